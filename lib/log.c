@@ -1,0 +1,169 @@
+/*
+ * Portcullis: logging.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX	2048
+
+static int	 foreground = 1;
+static int	 verbose;
+static const char *procname = "smtpd";
+static log_sink	 sink;
+
+void
+log_init(int fg, int facility)
+{
+	foreground = fg;
+	if (!foreground)
+		openlog("smtpd", LOG_PID | LOG_NDELAY, facility);
+	tzset();
+}
+
+void
+log_procname(const char *name)
+{
+	procname = name;
+}
+
+void
+log_setverbose(int v)
+{
+	verbose = v;
+}
+
+int
+log_getverbose(void)
+{
+	return verbose;
+}
+
+void
+log_setsink(log_sink s)
+{
+	sink = s;
+}
+
+int
+log_foreground(void)
+{
+	return foreground;
+}
+
+void
+log_raw(int pri, const char *line)
+{
+	int saved = errno;
+
+	if (pri == LOG_DEBUG && !verbose)
+		return;
+	if (foreground) {
+		(void)fprintf(stderr, "%s\n", line);
+		(void)fflush(stderr);
+	} else if (sink != NULL)
+		sink(pri, line);
+	else
+		syslog(pri, "%s", line);
+	errno = saved;
+}
+
+void
+vlog(int pri, const char *fmt, va_list ap)
+{
+	char	 msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
+	int	 saved = errno;
+
+	if (pri == LOG_DEBUG && !verbose)
+		return;
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)snprintf(line, sizeof(line), "%s: %s", procname, msg);
+	log_raw(pri, line);
+	errno = saved;
+}
+
+static void
+vlog_err(int pri, int with_errno, const char *fmt, va_list ap)
+{
+	char	 msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
+	int	 saved = errno;
+
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno)
+		(void)snprintf(line, sizeof(line), "%s: %s: %s", procname,
+		    msg, strerror(saved));
+	else
+		(void)snprintf(line, sizeof(line), "%s: %s", procname, msg);
+	log_raw(pri, line);
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_err(LOG_ERR, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog_err(LOG_CRIT, 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,41 @@
+/*
+ * Portcullis: logging.  Every line names its process.  In the
+ * foreground (-d) lines go to stderr; otherwise to syslog, or, in a
+ * worker, through a sink the worker sets (its channel to the parent).
+ */
+#ifndef PORTCULLIS_LOG_H
+#define PORTCULLIS_LOG_H
+
+#include <stdarg.h>
+
+/* Where a worker's lines go when it is not in the foreground. */
+typedef void (*log_sink)(int priority, const char *line);
+
+void	 log_init(int foreground, int facility);
+void	 log_procname(const char *);	/* "parent", "smtp", ... */
+void	 log_setverbose(int);
+int	 log_getverbose(void);
+void	 log_setsink(log_sink);
+int	 log_foreground(void);
+
+void	 log_warn(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	 log_warnx(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	 log_info(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	 log_debug(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	 vlog(int, const char *, va_list)
+	    __attribute__((__format__ (printf, 2, 0)));
+/* Write a line as given, no process prefix added (lines relayed from a
+ * worker already carry theirs). */
+void	 log_raw(int, const char *);
+__attribute__((__noreturn__))
+void	 fatal(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+__attribute__((__noreturn__))
+void	 fatalx(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+
+#endif

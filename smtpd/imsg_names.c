@@ -1,0 +1,27 @@
+/*
+ * Portcullis: the table of message ranges, one row per boundary header.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+#include "imsg_names.h"
+#include "parent_imsg.h"
+#include "control_imsg.h"
+
+const struct imsg_range imsg_ranges[] = {
+	{ "parent", IMSG_PARENT_BASE, IMSG_PARENT_COUNT, parent_imsg_names },
+	{ "control", IMSG_CTL_BASE, IMSG_CTL_COUNT, control_imsg_names },
+};
+
+const int imsg_nranges = sizeof(imsg_ranges) / sizeof(imsg_ranges[0]);
+
+void
+imsg_names_register(void)
+{
+	int	 i;
+
+	for (i = 0; i < imsg_nranges; i++)
+		ipc_register_names(imsg_ranges[i].first, imsg_ranges[i].count,
+		    imsg_ranges[i].names);
+}
