@@ -74,16 +74,32 @@ log_raw(int pri, const char *line)
 	errno = saved;
 }
 
+/* "process: message[: strerror]" into line. */
+static void
+log_format(char *line, size_t len, int with_errno, int saved_errno,
+    const char *fmt, va_list ap)
+{
+	int	 n;
+
+	n = snprintf(line, len, "%s: ", procname);
+	if (n < 0 || (size_t)n >= len)
+		n = 0;
+	(void)vsnprintf(line + n, len - n, fmt, ap);
+	if (with_errno) {
+		(void)strlcat(line, ": ", len);
+		(void)strlcat(line, strerror(saved_errno), len);
+	}
+}
+
 void
 vlog(int pri, const char *fmt, va_list ap)
 {
-	char	 msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
+	char	 line[LOG_LINE_MAX];
 	int	 saved = errno;
 
 	if (pri == LOG_DEBUG && !verbose)
 		return;
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	(void)snprintf(line, sizeof(line), "%s: %s", procname, msg);
+	log_format(line, sizeof(line), 0, saved, fmt, ap);
 	log_raw(pri, line);
 	errno = saved;
 }
@@ -91,15 +107,10 @@ vlog(int pri, const char *fmt, va_list ap)
 static void
 vlog_err(int pri, int with_errno, const char *fmt, va_list ap)
 {
-	char	 msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
+	char	 line[LOG_LINE_MAX];
 	int	 saved = errno;
 
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (with_errno)
-		(void)snprintf(line, sizeof(line), "%s: %s: %s", procname,
-		    msg, strerror(saved));
-	else
-		(void)snprintf(line, sizeof(line), "%s: %s", procname, msg);
+	log_format(line, sizeof(line), with_errno, saved, fmt, ap);
 	log_raw(pri, line);
 	errno = saved;
 }

@@ -16,7 +16,6 @@ enum parent_imsg {
 	IMSG_PARENT_LISTENER,		/* listener; fd: bound socket */
 	IMSG_PARENT_CONTROL_SOCK,	/* fd: listening control socket */
 	IMSG_PARENT_VERBOSE,		/* u32 level */
-	IMSG_PARENT_TEST_SANDBOX,	/* test builds: do a forbidden call */
 	/* worker -> parent (log lines travel on the worker's stderr) */
 	IMSG_PARENT_READY,		/* u64 generation applied */
 	IMSG_PARENT_END

@@ -59,7 +59,6 @@ const char *const parent_imsg_names[IMSG_PARENT_COUNT] = {
 	"IMSG_PARENT_LISTENER",
 	"IMSG_PARENT_CONTROL_SOCK",
 	"IMSG_PARENT_VERBOSE",
-	"IMSG_PARENT_TEST_SANDBOX",
 	"IMSG_PARENT_READY",
 };
 
@@ -68,6 +67,10 @@ static struct ipc	 channels[PROC_COUNT];
 static int		 channel_up[PROC_COUNT];
 static proc_dispatch	 dispatch;
 static struct event	 ev_sigterm, ev_sigint;
+#ifdef PORTCULLIS_REGRESS
+static struct event	 ev_sigusr2;
+static void		 worker_test_sandbox(int, short, void *);
+#endif
 
 static void	 worker_log(int, const char *);
 static void	 worker_privdrop(const struct proc_info *, const char *);
@@ -134,12 +137,6 @@ proc_compose(enum proc_id id, uint32_t type, uint32_t peerid, int fd,
 	}
 	ipc_event_update(ch);
 	return 0;
-}
-
-void
-proc_ready(void)
-{
-	proc_compose(PROC_PARENT, IMSG_PARENT_READY, 0, -1, NULL, 0);
 }
 
 /*
@@ -224,6 +221,10 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 	signal_set(&ev_sigint, SIGINT, worker_signal, NULL);
 	signal_add(&ev_sigterm, NULL);
 	signal_add(&ev_sigint, NULL);
+#ifdef PORTCULLIS_REGRESS
+	signal_set(&ev_sigusr2, SIGUSR2, worker_test_sandbox, NULL);
+	signal_add(&ev_sigusr2, NULL);
+#endif
 
 	if (fcntl(PROC_PARENT_FD, F_GETFD) == -1)
 		fatalx("started without a channel to the parent: "
@@ -261,6 +262,27 @@ worker_signal(int sig, short event, void *arg)
 	proc_shutdown();
 }
 
+#ifdef PORTCULLIS_REGRESS
+/*
+ * Test builds only: SIGUSR2 asks a worker to open a file, which its
+ * sandbox must punish with death (regress/daemon/test_sandbox.py).
+ */
+static void
+worker_test_sandbox(int sig, short event, void *arg)
+{
+	int	 fd;
+
+	(void)sig;
+	(void)event;
+	(void)arg;
+	log_info("test hook: opening /etc/passwd");
+	fd = open("/etc/passwd", O_RDONLY);
+	log_info("test hook: open returned %d", fd);
+	if (fd != -1)
+		close(fd);
+}
+#endif
+
 static void
 worker_closed(struct ipc *ch, void *arg)
 {
@@ -290,6 +312,7 @@ worker_peer_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 static void
 worker_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 {
+	uint64_t	 generation;
 	uint32_t	 peer;
 
 	(void)ch;
@@ -317,22 +340,15 @@ worker_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 		log_setverbose(ipc_get_u32(m));
 		ipc_end(m);
 		return;
-	case IMSG_PARENT_TEST_SANDBOX:
+	case IMSG_PARENT_CONF_END:
+		/* The role applies what it was sent, then we say so. */
+		generation = ipc_get_u64(m);
 		ipc_end(m);
-#ifdef PORTCULLIS_REGRESS
-		{
-			/* Test builds only: prove the sandbox kills. */
-			int	 fd;
-
-			log_info("test hook: opening /etc/passwd");
-			fd = open("/etc/passwd", O_RDONLY);
-			log_info("test hook: open returned %d", fd);
-			if (fd != -1)
-				close(fd);
-		}
-#else
-		fatalx("IMSG_PARENT_TEST_SANDBOX in a production build");
-#endif
+		m->off = 0;
+		if (dispatch != NULL)
+			dispatch(PROC_PARENT, m);
+		proc_compose(PROC_PARENT, IMSG_PARENT_READY, 0, -1,
+		    &generation, sizeof(generation));
 		return;
 	}
 	if (dispatch == NULL)

@@ -67,8 +67,9 @@ __attribute__((__noreturn__))
 void	 worker_main(const struct proc_info *, const struct worker_opts *);
 
 /* Handlers a role registers for messages from the parent and from its
- * peers.  Types the common code handles (peers, log level, test hooks)
- * never reach them. */
+ * peers.  Types the common code handles (peers, log level) never reach
+ * them; IMSG_PARENT_CONF_END reaches the role, and then the common code
+ * tells the parent the configuration is applied. */
 typedef void (*proc_dispatch)(enum proc_id from, struct ipc_msg *);
 void	 proc_set_dispatch(proc_dispatch);
 /* The channel to a process, NULL while it is down. */
@@ -76,8 +77,6 @@ struct ipc *proc_channel(enum proc_id);
 /* Queue a message to a process; returns -1 (logged) when it is down. */
 int	 proc_compose(enum proc_id, uint32_t type, uint32_t peerid, int fd,
 	    const void *, size_t);
-/* The role tells the parent it finished reading its configuration. */
-void	 proc_ready(void);
 /* The calling process's role. */
 enum proc_id proc_self(void);
 /* Exit cleanly: flush what is queued to the parent, then exit(0). */
