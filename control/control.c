@@ -476,6 +476,7 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 {
 	uint32_t	 type = m->hdr.type, level = 0;
 	const char	*what;
+	char		 reason[64];
 
 	switch (type) {
 	case IMSG_CTL_STATUS_REQ:
@@ -500,9 +501,9 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 		return client_reply(c, IMSG_CTL_FAIL, "unknown request");
 	}
 	if (ipc_try_end(m) == -1) {
-		log_warnx("client %u: malformed %s", c->id,
+		(void)snprintf(reason, sizeof(reason), "malformed %s",
 		    ipc_type_name(type));
-		client_close(c, "malformed request");
+		client_close(c, reason);
 		return -1;
 	}
 

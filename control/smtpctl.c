@@ -86,6 +86,7 @@ static void	 ctl_hello(struct ctl_conn *);
 static enum ctl_result ctl_request(struct ctl_conn *, uint32_t,
 	    const uint32_t *, ctl_data_cb, void *);
 static void	 ctl_send(struct ctl_conn *, uint32_t, const uint32_t *);
+static void	 ctl_refused(struct ctl_conn *);
 static int	 ctl_next(struct ctl_conn *, struct ipc_msg *);
 static int	 ctl_wait(struct ctl_conn *, short);
 static const char *fail_string(struct ipc_msg *);
@@ -140,7 +141,9 @@ main(int argc, char *argv[])
 	conn.json = json;
 	ctl_connect(&conn, path);
 	ctl_hello(&conn);
-	return cmd->handler(&conn, argc - nwords, argv + nwords);
+	ch = cmd->handler(&conn, argc - nwords, argv + nwords);
+	ipc_clear(&conn.ipc);
+	return ch;
 }
 
 __attribute__((__noreturn__))
@@ -329,13 +332,31 @@ ctl_send(struct ctl_conn *conn, uint32_t type, const uint32_t *arg)
 	if (ipc_close(ob) == -1)
 		err(1, "ipc_close");
 	while ((r = ipc_write(&conn->ipc)) != 1) {
-		if (r == -1 && errno != EAGAIN && errno != EINTR)
+		if (r == -1 && errno != EAGAIN && errno != EINTR) {
+			ctl_refused(conn);
 			err(1, "%s: lost the connection to smtpd",
 			    conn->path);
+		}
 		if (!ctl_wait(conn, POLLOUT))
 			errx(1, "%s: smtpd does not take requests",
 			    conn->path);
 	}
+}
+
+/*
+ * The daemon closed the connection while we were writing: it may have
+ * said why first (too many connections).
+ */
+static void
+ctl_refused(struct ctl_conn *conn)
+{
+	struct ipc_msg	 m;
+	int		 saved = errno;
+
+	if (ipc_read(&conn->ipc) > 0 && ipc_get(&conn->ipc, &m) == 1 &&
+	    m.hdr.type == IMSG_CTL_FAIL)
+		errx(1, "smtpd refused the connection: %s", fail_string(&m));
+	errno = saved;
 }
 
 /* The next frame from the daemon: 1, or 0 when it closed the socket. */
