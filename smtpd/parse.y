@@ -112,6 +112,7 @@ static struct {
 	int		 insecure;
 } rseen;
 static struct table	*curtable;
+static int		 curtable_bad;	/* an entry was refused */
 static struct spamd_check spamd;
 static int		 spamd_seen;
 static int		 nretry;
@@ -122,6 +123,12 @@ static int		 retry_overflow;
 static char		*pending_include;	/* pushed after its '\n' */
 static int		 pending_line;
 static int		 last_token = '\n';
+static int		 first_token;		/* of the current line */
+static int		 first_line;
+static int		 line_ntokens;
+static int		 lex_error_line;	/* no syntax error there too */
+static int		 second_token;
+static char		 first_word[64];
 static int		 expanding;
 static unsigned char	 pbbuf[LEX_WORD_MAX];
 static int		 pbpos;
@@ -354,6 +361,7 @@ main		: HOSTNAME STRING {
 			struct table *t;
 
 			curtable = NULL;
+			curtable_bad = 0;
 			if (check_name("table", $2, $<lineno>2) == -1)
 				;
 			else if ((t = config_table(conf, $2)) != NULL)
@@ -555,12 +563,10 @@ checkmode	: REJECTFAIL		{ $$ = CHECK_REJECT_FAIL; }
 		;
 
 tabledef	: '{' tableitems '}' {
-			if (curtable != NULL && curtable->count == 0) {
+			if (curtable != NULL && curtable->count == 0 &&
+			    !curtable_bad)
 				errat($<lineno>1, "table <%s> has no entries",
 				    curtable->name);
-				table_free(curtable);
-				curtable = NULL;
-			}
 		}
 		| TFILE STRING {
 			if (curtable == NULL)
@@ -570,13 +576,11 @@ tabledef	: '{' tableitems '}' {
 			    sizeof(curtable->path)) >= sizeof(curtable->path)) {
 				errat($<lineno>2, "table <%s>: path too long",
 				    curtable->name);
-				table_free(curtable);
-				curtable = NULL;
-			} else if (table_load(conf, curtable, file->name,
-			    curtable->line) == -1) {
-				table_free(curtable);
-				curtable = NULL;
-			}
+			} else
+				(void)table_load(conf, curtable, file->name,
+				    curtable->line);
+			/* A table with errors stays defined: no cascade of
+			 * "unknown table" errors; the parse fails anyway. */
 		}
 		;
 
@@ -593,11 +597,14 @@ tableitem	: STRING {
 			char err[512];
 
 			if (curtable != NULL && table_add_string(curtable, $1,
-			    0, err, sizeof(err)) == -1)
+			    0, err, sizeof(err)) == -1) {
 				errat($<lineno>1, "table <%s>: %s",
 				    curtable->name, err);
+				curtable_bad = 1;
+			}
 		}
 		| NUMBER {
+			curtable_bad = 1;
 			if (curtable != NULL)
 				errat($<lineno>1, "table <%s>: invalid table "
 				    "entry \"%lld\": not an IP address, network, "
@@ -1310,7 +1317,18 @@ yyerror(const char *fmt, ...)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (strcmp(msg, "syntax error") != 0) {
+		/* From the lexer. */
 		config_errx(file->name, yylval.lineno, "%s", msg);
+		lex_error_line = yylval.lineno;
+		return;
+	}
+	if (lex_error_line == yylval.lineno)
+		return;
+	/* A line that starts with an unknown word. */
+	if (first_token == STRING && first_line == yylval.lineno &&
+	    yychar != '=' && second_token != '=') {
+		config_errx(file->name, yylval.lineno, "unknown keyword "
+		    "\"%s\"", first_word);
 		return;
 	}
 	/* Name the token the grammar could not take. */
@@ -2077,6 +2095,17 @@ yylex(void)
 		free(name);
 	}
 	token = yylex_token();
+	if (token != '\n' && ++line_ntokens == 2)
+		second_token = token;
+	if (last_token == '\n' && token != '\n') {
+		line_ntokens = 1;
+		second_token = 0;
+		first_token = token;
+		first_line = yylval.lineno;
+		if (token == STRING)
+			(void)strlcpy(first_word, yylval.v.string,
+			    sizeof(first_word));
+	}
 	last_token = token;
 	return token;
 }
@@ -2106,6 +2135,8 @@ parse_reset(void)
 	free(pending_include);
 	pending_include = NULL;
 	last_token = '\n';
+	first_token = first_line = line_ntokens = second_token = 0;
+	lex_error_line = 0;
 	expanding = 0;
 	pbpos = 0;
 	memset(once, 0, sizeof(once));
