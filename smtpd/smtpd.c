@@ -208,8 +208,9 @@ main(int argc, char *argv[])
 	signal_add(&ev_sighup, NULL);
 	signal_add(&ev_sigchld, NULL);
 
-	supervise_start();
+	/* Before the first worker, so that all of them inherit it. */
 	sandbox_parent();
+	supervise_start();
 	log_info("started (pid %ld), configuration %s", (long)getpid(),
 	    popts.conf_is_default ? "built-in default" : popts.conffile);
 

@@ -66,7 +66,7 @@ supervise_start(void)
 	for (i = 1; i < PROC_COUNT; i++) {
 		workers[i].info = &procs[i];
 		workers[i].errfd = -1;
-		for (j = 0; j < PROC_COUNT; j++)
+		for (j = 1; j < PROC_COUNT; j++)
 			if (!(procs[i].peers & PROCBIT(j)) !=
 			    !(procs[j].peers & PROCBIT(i)))
 				fatalx("process table: %s and %s disagree "

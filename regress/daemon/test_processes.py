@@ -1,0 +1,286 @@
+"""The process model: workers, titles, supervision, signals, reload."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import SMTPD, free_port, pid_alive, wait_for
+
+WORKERS = ["smtp", "auth", "queue", "delivery", "mailbox", "control"]
+TITLES = {
+    "smtp": "smtpd: smtp front end",
+    "auth": "smtpd: auth and pop3 login tracker",
+    "queue": "smtpd: queue",
+    "delivery": "smtpd: delivery",
+    "mailbox": "smtpd: mailbox",
+    "control": "smtpd: control",
+}
+
+
+def greeting(port, host="127.0.0.1"):
+    with socket.create_connection((host, port), 5) as s:
+        s.settimeout(5)
+        return s.recv(512)
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode().strip()
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def pids_by_name(d):
+    return {p["name"]: int(p["pid"]) for p in d.status()}
+
+
+def test_every_worker_runs_with_its_title(daemon):
+    pids = pids_by_name(daemon)
+    assert pids["parent"] == daemon.pid
+    children = sorted(daemon.children())
+    assert sorted(pids[w] for w in WORKERS) == children
+    for w in WORKERS:
+        assert cmdline(pids[w]).startswith(TITLES[w]), cmdline(pids[w])
+
+
+def test_greeting_names_the_host(make_daemon):
+    d = make_daemon(start=False)
+    d.write_config(d.base_config() + 'hostname "mx.test.example"\n')
+    d.start()
+    assert greeting(d.port).startswith(b"220 mx.test.example ESMTP")
+
+
+def test_every_worker_is_sandboxed(daemon):
+    pids = pids_by_name(daemon)
+    for w in WORKERS:
+        st = proc_status(pids[w])
+        assert st["NoNewPrivs"] == "1", w
+        assert st["Seccomp"] == "2", f"{w} has no seccomp filter"
+
+
+def test_killed_worker_is_logged_and_restarted(daemon):
+    before = pids_by_name(daemon)
+    os.kill(before["smtp"], signal.SIGKILL)
+    assert daemon.wait_log(
+        rf"smtp \(pid {before['smtp']}\) was killed by signal 9")
+    assert daemon.wait_log(r"restarting smtp in 0 seconds")
+    after = wait_for(lambda: (lambda p: p if p["smtp"] != before["smtp"]
+                              and pid_alive(p["smtp"]) else None)(
+                                  pids_by_name(daemon)), 10)
+    assert after, "smtp was not restarted"
+    # the others kept running, untouched
+    for w in WORKERS:
+        if w != "smtp":
+            assert after[w] == before[w], w
+    st = {p["name"]: p for p in daemon.status()}
+    assert int(st["smtp"]["restarts"]) == 1
+    # the new front end serves the same listener
+    assert wait_for(lambda: daemon.ready(), 10)
+    assert greeting(daemon.port).startswith(b"220 ")
+
+
+def test_restarted_worker_gets_fresh_channels(daemon):
+    """After a restart the peers talk to the new process: the control
+    process is restarted and smtpctl (control <-> parent) still works,
+    as do channels between workers (the smtp peer of control)."""
+    before = pids_by_name(daemon)
+    os.kill(before["control"], signal.SIGKILL)
+    assert daemon.wait_log(r"restarting control")
+    ok = wait_for(lambda: daemon.ctl("show", "status").returncode == 0, 10)
+    assert ok
+    assert daemon.worker_pid("control") != before["control"]
+    assert daemon.wait_log(r"channel to control up")
+
+
+def test_worker_dying_repeatedly_stops_the_daemon(daemon):
+    daemon.expect_exit = True
+    deadline = time.monotonic() + 40
+    kills = 0
+    while daemon.alive() and kills < 8 and time.monotonic() < deadline:
+        pid = wait_for(lambda: (lambda p: p if p and pid_alive(p) else None)(
+            _try_pid(daemon, "auth")), 20)
+        if not pid or not daemon.alive():
+            break
+        os.kill(pid, signal.SIGKILL)
+        kills += 1
+        wait_for(lambda: not pid_alive(pid) or not daemon.alive(), 5)
+        time.sleep(0.1)
+    daemon.proc.wait(20)
+    assert daemon.proc.returncode == 1
+    assert "auth died 5 times within 60 seconds: shutting down" in daemon.log()
+    # a restart back-off was applied between deaths
+    assert "restarting auth in 1 second" in daemon.log()
+    assert "restarting auth in 2 seconds" in daemon.log()
+
+
+def _try_pid(d, name):
+    """The worker's pid from /proc (the control process may be
+    restarting), or None."""
+    for pid in d.children():
+        try:
+            if cmdline(pid).startswith(TITLES[name]):
+                return pid
+        except OSError:
+            pass
+    return None
+
+
+def test_sigterm_stops_everything_cleanly(daemon):
+    children = daemon.children()
+    assert len(children) == len(WORKERS)
+    daemon.expect_exit = True
+    os.kill(daemon.pid, signal.SIGTERM)
+    assert daemon.proc.wait(15) == 0
+    for pid in children:
+        assert wait_for(lambda: not pid_alive(pid), 5), pid
+    assert not os.path.exists(daemon.sock), "control socket left behind"
+    assert "exiting" in daemon.log()
+
+
+def test_sighup_reload_adds_a_listener(daemon):
+    port2 = free_port()
+    with open(daemon.conf, "a") as f:
+        f.write(f"listen on 127.0.0.1 port {port2}\n")
+        f.write('hostname "reloaded.example"\n')
+    smtp_before = daemon.worker_pid("smtp")
+    os.kill(daemon.pid, signal.SIGHUP)
+    assert daemon.wait_log(r"configuration reloaded")
+    assert wait_for(lambda: _greets(port2), 10)
+    assert greeting(port2).startswith(b"220 reloaded.example")
+    assert greeting(daemon.port).startswith(b"220 reloaded.example")
+    # a reload restarts nothing
+    assert daemon.worker_pid("smtp") == smtp_before
+
+
+def _greets(port):
+    try:
+        return greeting(port).startswith(b"220")
+    except OSError:
+        return False
+
+
+def test_reload_with_errors_keeps_the_old_config(daemon):
+    with open(daemon.conf, "a") as f:
+        f.write("this is not a statement\n")
+    os.kill(daemon.pid, signal.SIGHUP)
+    assert daemon.wait_log(r"reload failed, configuration unchanged")
+    assert daemon.wait_log(r"smtpd.conf:6: ")
+    assert daemon.alive()
+    assert greeting(daemon.port).startswith(b"220 ")
+
+
+def test_reload_to_a_busy_address_keeps_the_old_config(daemon):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        with open(daemon.conf, "a") as f:
+            f.write(f"listen on 127.0.0.1 port {busy.getsockname()[1]}\n")
+        res = daemon.ctl("reload")
+        assert res.returncode != 0
+        assert daemon.wait_log(r"smtpd.conf:6: cannot listen on 127.0.0.1 "
+                               r"port \d+: Address already in use")
+        assert greeting(daemon.port).startswith(b"220 ")
+    finally:
+        busy.close()
+
+
+def test_listen_address_in_use_is_a_config_error(make_daemon):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        d = make_daemon(start=False, port=busy.getsockname()[1])
+        res = subprocess.run([SMTPD, "-d", "-f", d.conf],
+                             capture_output=True, text=True, timeout=20)
+        assert res.returncode == 1
+        assert f"smtpd.conf:3: cannot listen on 127.0.0.1 port " \
+               f"{d.port}: Address already in use" in res.stderr
+    finally:
+        busy.close()
+
+
+def test_second_daemon_on_the_same_socket_is_refused(daemon):
+    other = free_port()
+    body = daemon.base_config().replace(f"port {daemon.port}",
+                                        f"port {other}")
+    conf2 = str(daemon.dir / "second.conf")
+    with open(conf2, "w") as f:
+        f.write(body)
+    res = subprocess.run([SMTPD, "-d", "-f", conf2], capture_output=True,
+                         text=True, timeout=20)
+    assert res.returncode == 1
+    assert "another smtpd is running on" in res.stderr
+    assert daemon.ctl("show", "status").returncode == 0
+
+
+def test_worker_cannot_be_started_by_hand(tmp_path):
+    res = subprocess.run([SMTPD, "-P", "smtp"], capture_output=True,
+                         text=True, timeout=20,
+                         stdin=subprocess.DEVNULL, pass_fds=())
+    assert res.returncode == 1
+    assert "smtpd -P is for the parent's use" in res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop is root's")
+def test_root_workers_drop_to_their_users_and_chroots(daemon):
+    import pwd
+    users = {"smtp": "_smtpd", "auth": "_smtpauth", "queue": "_smtpq",
+             "delivery": "_smtpd", "mailbox": "_vmail", "control": "_smtpd"}
+    roots = {"smtp": "/var/empty", "auth": "/var/empty",
+             "queue": os.path.realpath(daemon.spool),
+             "delivery": "/var/empty", "mailbox": "/var/empty",
+             "control": "/var/empty"}
+    pids = pids_by_name(daemon)
+    for w in WORKERS:
+        pw = pwd.getpwnam(users[w])
+        st = proc_status(pids[w])
+        uids = st["Uid"].split()
+        gids = st["Gid"].split()
+        assert uids == [str(pw.pw_uid)] * 4, (w, uids)
+        assert gids == [str(pw.pw_gid)] * 4, (w, gids)
+        assert st["Groups"].split() == [str(pw.pw_gid)], (w, st["Groups"])
+        assert os.readlink(f"/proc/{pids[w]}/root") == roots[w], w
+        assert st["CapEff"] == "0000000000000000", w
+    # the parent stays root, in /
+    assert proc_status(daemon.pid)["Uid"].split()[0] == "0"
+    spool = os.stat(daemon.spool)
+    assert spool.st_uid == pwd.getpwnam("_smtpq").pw_uid
+    assert spool.st_mode & 0o777 == 0o700
+
+
+def test_builtin_default_as_a_user(tmp_path):
+    """Without -f and without an installed file, the built-in default
+    serves: loopback only, port 2525, the spool under $HOME."""
+    if os.path.exists("/etc/portcullis/smtpd.conf"):
+        pytest.skip("an installed /etc/portcullis/smtpd.conf takes over")
+    home = tmp_path / "home"
+    home.mkdir()
+    cmd = [SMTPD, "-nv"]
+    env = dict(os.environ, HOME=str(home))
+    if os.geteuid() == 0:
+        os.chown(home, 65534, 65534)
+        os.chmod(tmp_path, 0o755)
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534",
+               "--clear-groups"] + cmd
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=20)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "listen on 127.0.0.1 port 2525" in out
+    assert "listen on ::1 port 2525" in out
+    assert f'spool "{home}/.portcullis/spool"' in out
+    assert f'"{home}/.portcullis/smtpd.sock"' in out
+    assert "relay allow from <loopback>" in out
+    assert out.rstrip().endswith("configuration OK")
