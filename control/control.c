@@ -54,7 +54,6 @@ struct ctl_client {
 	short			 events;	/* registered EV_READ|EV_WRITE */
 	struct event		 timer;
 	enum client_state	 state;
-	uint32_t		 request;	/* the type at the parent */
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
@@ -191,7 +190,6 @@ control_relay(struct ipc_msg *m)
 	}
 	if (type == IMSG_CTL_OK || type == IMSG_CTL_FAIL) {
 		c->state = CLIENT_READY;
-		c->request = 0;
 		client_arm(c, CONTROL_IDLE_TIMEOUT);
 	}
 	client_update(c);
@@ -201,6 +199,7 @@ static void
 control_accept(int fd, short event, void *arg)
 {
 	struct sockaddr_storage	 ss;
+	struct timeval		 tv = { CONTROL_ACCEPT_PAUSE, 0 };
 	socklen_t		 len = sizeof(ss);
 	struct ctl_client	*c;
 	uid_t			 uid;
@@ -219,13 +218,9 @@ control_accept(int fd, short event, void *arg)
 			return;
 		case EMFILE:
 		case ENFILE:
-			{
-				struct timeval	 tv = { CONTROL_ACCEPT_PAUSE, 0 };
-
-				log_warn("control accept, pausing");
-				event_del(&ev_listen);
-				evtimer_add(&ev_pause, &tv);
-			}
+			log_warn("control accept, pausing");
+			event_del(&ev_listen);
+			evtimer_add(&ev_pause, &tv);
 			return;
 		default:
 			log_warn("control accept");
@@ -523,7 +518,6 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 		return client_reply(c, IMSG_CTL_FAIL,
 		    "the daemon cannot take requests now");
 	c->state = CLIENT_BUSY;
-	c->request = type;
 	return 0;
 }
 

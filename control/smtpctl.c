@@ -102,7 +102,7 @@ main(int argc, char *argv[])
 	const struct ctl_command	*cmd;
 	struct ctl_conn			 conn;
 	const char			*path = NULL;
-	int				 ch, nwords, json = 0;
+	int				 ch, i, nwords, rv, json = 0;
 
 	log_init(1, LOG_USER);
 	log_procname("smtpctl");
@@ -129,8 +129,8 @@ main(int argc, char *argv[])
 	cmd = lookup(argc, argv, &nwords);
 	if (argc - nwords > cmd->maxargs) {
 		fprintf(stderr, "smtpctl: too many arguments for \"");
-		for (ch = 0; ch < nwords; ch++)
-			fprintf(stderr, "%s%s", ch ? " " : "", argv[ch]);
+		for (i = 0; i < nwords; i++)
+			fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
 		fprintf(stderr, "\": %s\n", argv[nwords]);
 		exit(1);
 	}
@@ -141,9 +141,9 @@ main(int argc, char *argv[])
 	conn.json = json;
 	ctl_connect(&conn, path);
 	ctl_hello(&conn);
-	ch = cmd->handler(&conn, argc - nwords, argv + nwords);
+	rv = cmd->handler(&conn, argc - nwords, argv + nwords);
 	ipc_clear(&conn.ipc);
-	return ch;
+	return rv;
 }
 
 __attribute__((__noreturn__))
