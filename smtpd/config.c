@@ -983,38 +983,45 @@ listen_overlap(const struct listener *a, const struct listener *b)
 	    IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
 }
 
+/* A listener's address and port against those before it: an error. */
+int
+listener_check(const struct config *conf, const struct listener *l)
+{
+	const struct listener	*o;
+	char			 b1[INET6_ADDRSTRLEN], b2[INET6_ADDRSTRLEN];
+
+	for (o = TAILQ_FIRST(&conf->listeners); o != NULL && o != l;
+	    o = TAILQ_NEXT(o, entry)) {
+		if (!listen_overlap(l, o))
+			continue;
+		(void)fmt_sockaddr(&l->ss, b1, sizeof(b1));
+		(void)fmt_sockaddr(&o->ss, b2, sizeof(b2));
+		if (strcmp(b1, b2) == 0)
+			config_errx(l->file, l->line, "listen on %s port %d: "
+			    "already in use by the listener at %s:%d", b1,
+			    l->port, o->file, o->line);
+		else
+			config_errx(l->file, l->line, "listen on %s port %d: "
+			    "overlaps listen on %s port %d at %s:%d", b1,
+			    l->port, b2, o->port, o->file, o->line);
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * The checks that need the whole file, run once it is read.  Errors are
- * reported at the line of the object concerned.  Returns the number of
- * errors found.
+ * The checks that need the whole file, run once it is read: what needs
+ * an "authenticate" line, which may come later.  Errors are reported at
+ * the line of the object concerned.  Returns the number of errors.
  */
 int
 config_validate(struct config *conf)
 {
-	struct listener		*l, *o;
+	struct listener		*l;
 	struct relay_rule	*r;
-	struct delivery_rule	*d, *always = NULL;
-	char			 b1[INET6_ADDRSTRLEN], b2[INET6_ADDRSTRLEN];
 	int			 before = config_errors();
 
 	TAILQ_FOREACH(l, &conf->listeners, entry) {
-		for (o = TAILQ_FIRST(&conf->listeners); o != l;
-		    o = TAILQ_NEXT(o, entry)) {
-			if (!listen_overlap(l, o))
-				continue;
-			(void)fmt_sockaddr(&l->ss, b1, sizeof(b1));
-			(void)fmt_sockaddr(&o->ss, b2, sizeof(b2));
-			if (strcmp(b1, b2) == 0)
-				config_errx(l->file, l->line, "listen on %s "
-				    "port %d: already in use by the listener "
-				    "at %s:%d", b1, l->port, o->file, o->line);
-			else
-				config_errx(l->file, l->line, "listen on %s "
-				    "port %d: overlaps listen on %s port %d "
-				    "at %s:%d", b1, l->port, b2, o->port,
-				    o->file, o->line);
-			break;
-		}
 		if (conf->authenticate == NULL &&
 		    (l->flags & (LISTEN_POP3 | LISTEN_AUTH_REQUIRE)))
 			config_errx(l->file, l->line, "%s needs an "
@@ -1028,16 +1035,6 @@ config_validate(struct config *conf)
 			config_errx(r->file, r->line, "relay allow "
 			    "authenticated needs an \"authenticate <table>\" "
 			    "line");
-	}
-	TAILQ_FOREACH(d, &conf->deliveries, entry) {
-		if (always != NULL)
-			config_errx(d->file, d->line, "delivery rule \"%s\" "
-			    "can never match: it comes after the enabled "
-			    "always rule \"%s\" at %s:%d (use a host list in "
-			    "one rule for failover)", d->name, always->name,
-			    always->file, always->line);
-		if (d->always && !d->disabled && always == NULL)
-			always = d;
 	}
 	return config_errors() - before;
 }

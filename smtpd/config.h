@@ -356,6 +356,7 @@ void		 table_free(struct table *);
 const char	*table_types_str(int);
 
 int		 config_validate(struct config *);
+int		 listener_check(const struct config *, const struct listener *);
 int		 config_keywords_sorted(void);	/* parse.y, for the tests */
 
 /* printconf.c helpers */

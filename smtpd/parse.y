@@ -103,8 +103,14 @@ static struct {
 static struct accept_rule	 acc;
 static struct relay_rule	 rrule;
 static struct delivery_rule	*rule;	/* the delivery block, or NULL */
+static int		 rule_line;		/* where the block starts */
 static int		 rule_relay_line;
 static int		 rule_always_line;
+static struct {					/* the first enabled always rule */
+	char		 name[CONFIG_NAME_MAX];
+	const char	*file;
+	int		 line;
+} always;
 static struct match_cond *last_match;	/* of the match line */
 static int		 pop3_ctx;	/* port/host after pop3|pop3s */
 static struct {
@@ -927,7 +933,7 @@ delivery	: DELIVERY STRING optdisabled '{' {
 			}
 			TAILQ_INIT(&rule->matches);
 			rule->file = file->name;
-			rule->line = $<lineno>1;
+			rule->line = rule_line = $<lineno>1;
 			rule->disabled = (int)$3;
 			rule_relay_line = rule_always_line = 0;
 			if (strlcpy(rule->name, $2, sizeof(rule->name)) >=
@@ -937,6 +943,12 @@ delivery	: DELIVERY STRING optdisabled '{' {
 				    CONFIG_NAME_MAX - 1);
 				rule->line = -1;
 			}
+			if (always.line != 0)
+				errat(rule_line, "delivery rule \"%s\" can never "
+				    "match: it comes after the enabled always "
+				    "rule \"%s\" at %s:%d (use a host list in one "
+				    "rule for failover)", $2, always.name,
+				    always.file, always.line);
 		} rulebody '}' {
 			rule_done();
 		}
@@ -1445,6 +1457,10 @@ listen_add_one(struct sockaddr_storage *ss, socklen_t len, int line)
 	l->line = line;
 	l->fd = -1;
 	TAILQ_INSERT_TAIL(&conf->listeners, l, entry);
+	if (listener_check(conf, l) == -1) {
+		TAILQ_REMOVE(&conf->listeners, l, entry);
+		free(l);
+	}
 }
 
 static void
@@ -1649,10 +1665,15 @@ rule_done(void)
 	if (rule == NULL)
 		return;
 	bad = rule->line == -1;
+	if (always.line == 0 && rule->always && !rule->disabled) {
+		(void)strlcpy(always.name, rule->name, sizeof(always.name));
+		always.file = file->name;
+		always.line = rule_line;
+	}
 	if (!bad) {
 		TAILQ_FOREACH(d, &conf->deliveries, entry) {
 			if (strcmp(d->name, rule->name) == 0) {
-				errat(rule->line, "delivery rule \"%s\" is "
+				errat(rule_line, "delivery rule \"%s\" is "
 				    "already defined at %s:%d", rule->name,
 				    d->file, d->line);
 				bad = 1;
@@ -1661,7 +1682,7 @@ rule_done(void)
 		}
 	}
 	if (!bad && rule_relay_line == 0) {
-		errat(rule->line, "delivery rule \"%s\" has no relay line",
+		errat(rule_line, "delivery rule \"%s\" has no relay line",
 		    rule->name);
 		bad = 1;
 	}
@@ -1671,7 +1692,7 @@ rule_done(void)
 		bad = 1;
 	}
 	if (!bad && !rule->always && TAILQ_EMPTY(&rule->matches)) {
-		errat(rule->line, "delivery rule \"%s\" has no match line and "
+		errat(rule_line, "delivery rule \"%s\" has no match line and "
 		    "no always: it can never match", rule->name);
 		bad = 1;
 	}
@@ -1906,6 +1927,23 @@ findeol(void)
 	}
 }
 
+/* After a word at the start of a line: is it a macro name ("name =")? */
+static int
+macro_follows(void)
+{
+	char	skipped[LEX_WORD_MAX];
+	int	c, n = 0, eq;
+
+	while ((c = lgetc(0)) == ' ' || c == '\t')
+		if (n < (int)sizeof(skipped))
+			skipped[n++] = (char)c;
+	eq = c == '=';
+	(void)lungetc(c);
+	while (n > 0)
+		(void)lungetc((unsigned char)skipped[--n]);
+	return eq;
+}
+
 static char *
 lexstr(const char *s)
 {
@@ -2049,7 +2087,8 @@ yylex_token(void)
 			return NUMBER;
 		}
 		if (last_token != TABLE && last_token != PKI &&
-		    last_token != '<' && last_token != GROUP) {
+		    last_token != '<' && last_token != GROUP &&
+		    !(last_token == '\n' && macro_follows())) {
 			int token = lookup(buf);
 
 			if (token != STRING)
@@ -2140,6 +2179,7 @@ parse_reset(void)
 	expanding = 0;
 	pbpos = 0;
 	memset(once, 0, sizeof(once));
+	memset(&always, 0, sizeof(always));
 }
 
 struct config *

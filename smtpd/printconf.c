@@ -377,7 +377,8 @@ config_print(FILE *fp, const struct config *conf)
 		pq(fp, p->key);
 		(void)fprintf(fp, "\n");
 	}
-	(void)fprintf(fp, "\n");
+	if (!TAILQ_EMPTY(&conf->listeners) || conf->authenticate != NULL)
+		(void)fprintf(fp, "\n");
 	print_listeners(fp, conf);
 	if (conf->authenticate != NULL)
 		(void)fprintf(fp, "authenticate <%s>\n",

@@ -513,6 +513,17 @@ test_macros(void)
 	    "overwritten: %s", conf ? conf->hostname : "");
 	config_free(conf);
 
+	/* A macro may be named like a keyword. */
+	conf = parse_ok("host = \"kw.example\"\nhostname $host\n");
+	CHECK(conf != NULL && strcmp(conf->hostname, "kw.example") == 0,
+	    "keyword macro name");
+	config_free(conf);
+
+	/* Macros are not expanded inside quotes. */
+	conf = parse_ok("x = \"y\"\nspool \"/a/$x\"\n");
+	CHECK(conf != NULL && strcmp(conf->spool, "/a/$x") == 0, "quoted $");
+	config_free(conf);
+
 	/* A file's own macros do not outlive its parse. */
 	conf = parse("hostname $dir\n");
 	CHECK(conf == NULL, "file macro leaked into the next parse");
@@ -1421,6 +1432,21 @@ static const struct {
 	  "t.conf:5: delivery rule \"Off\" can never match: it comes after "
 	  "the enabled always rule \"ISP\" at t.conf:1 (use a host list in "
 	  "one rule for failover)\n" },
+	{ "bad rule after always", "table s file \"secrets\"\n"
+	  "delivery \"ISP\" {\n  always\n  relay a.example\n}\n"
+	  "delivery \"Internal\" {\n  match recipient \"*@corp.example\"\n"
+	  "  relay b.example auth plain credentials \"isp\"\n}\n",
+	  "t.conf:6: delivery rule \"Internal\" can never match: it comes "
+	  "after the enabled always rule \"ISP\" at t.conf:2 (use a host list "
+	  "in one rule for failover)\n"
+	  "t.conf:8: delivery rule \"Internal\": auth plain over a plain "
+	  "connection would send the password in clear: add tls or smtps, or "
+	  "end the line with insecure\n" },
+	{ "listen errors in order", "listen on ::1 port 2525\n"
+	  "listen on ::1 port 2525\nrelay allow from <none>\n",
+	  "t.conf:2: listen on ::1 port 2525: already in use by the listener "
+	  "at t.conf:1\n"
+	  "t.conf:3: unknown table <none>\n" },
 	{ "rule dup", "delivery \"a\" {\n match sender \"*@a.example\"\n"
 	  " relay x.example\n}\ndelivery \"a\" {\n"
 	  " match sender \"*@b.example\"\n relay y.example\n}\n",
