@@ -142,6 +142,7 @@ static int		 pbpos;
 static void		 listen_add(const char *, int);
 static void		 accept_domain(const char *, int);
 static void		 relay_line_done(int);
+static void		 auth_method(int);
 static void		 rule_done(void);
 static void		 rule_free(struct delivery_rule *);
 static int		 check_name(const char *, const char *, int);
@@ -1177,10 +1178,10 @@ optnoverify	: /* empty */
 		}
 		;
 
-authmethod	: PLAIN		{ rseen.auth++; if (rule) rule->auth = RELAY_AUTH_PLAIN; pop3_ctx = 0; }
-		| LOGIN		{ rseen.auth++; if (rule) rule->auth = RELAY_AUTH_LOGIN; pop3_ctx = 0; }
-		| CRAMMD5	{ rseen.auth++; if (rule) rule->auth = RELAY_AUTH_CRAM_MD5; pop3_ctx = 0; }
-		| POP3BEFORESMTP { rseen.auth++; if (rule) rule->auth = RELAY_AUTH_POP3; pop3_ctx = 0; }
+authmethod	: PLAIN			{ auth_method(RELAY_AUTH_PLAIN); }
+		| LOGIN			{ auth_method(RELAY_AUTH_LOGIN); }
+		| CRAMMD5		{ auth_method(RELAY_AUTH_CRAM_MD5); }
+		| POP3BEFORESMTP	{ auth_method(RELAY_AUTH_POP3); }
 		;
 
 %%
@@ -1604,6 +1605,15 @@ parse_lmtp(const char *s, struct accept_rule *a, int line)
 }
 
 static void
+auth_method(int method)
+{
+	rseen.auth++;
+	pop3_ctx = 0;
+	if (rule != NULL)
+		rule->auth = method;
+}
+
+static void
 relay_line_done(int line)
 {
 	static const char *const methods[] = {
@@ -1913,18 +1923,16 @@ lungetc(int c)
 	return c;
 }
 
-static int
+/* Skip the rest of a line after a lexer error; the '\n' stays. */
+static void
 findeol(void)
 {
 	int	c;
 
-	for (;;) {
+	do {
 		c = lgetc(0);
-		if (c == '\n' || c == EOF) {
-			(void)lungetc(c);
-			return 0;	/* the caller returns ERROR-less '\n' */
-		}
-	}
+	} while (c != '\n' && c != EOF);
+	(void)lungetc(c);
 }
 
 /* After a word at the start of a line: is it a macro name ("name =")? */
@@ -1989,7 +1997,7 @@ yylex_token(void)
 			}
 			if (len >= (int)sizeof(buf) - 1) {
 				yyerror("macro name too long");
-				(void)findeol();
+				findeol();
 				goto top;
 			}
 			buf[len] = (char)c;
@@ -1997,17 +2005,17 @@ yylex_token(void)
 		buf[len] = '\0';
 		if (len == 0) {
 			yyerror("a '$' must be followed by a macro name");
-			(void)findeol();
+			findeol();
 			goto top;
 		}
 		if ((val = symget(buf)) == NULL) {
 			yyerror("macro \"%s\" is not defined", buf);
-			(void)findeol();
+			findeol();
 			goto top;
 		}
 		if ((int)strlen(val) + 2 > (int)sizeof(pbbuf) - pbpos) {
 			yyerror("macro \"%s\" is too long", buf);
-			(void)findeol();
+			findeol();
 			goto top;
 		}
 		(void)lungetc(DONE_EXPAND);
@@ -2048,12 +2056,12 @@ yylex_token(void)
 				break;
 			if (c == '\0') {
 				yyerror("NUL byte in a quoted string");
-				(void)findeol();
+				findeol();
 				goto top;
 			}
 			if (p + 1 >= buf + sizeof(buf) - 1) {
 				yyerror("string too long");
-				(void)findeol();
+				findeol();
 				goto top;
 			}
 			*p++ = (char)c;
@@ -2072,7 +2080,7 @@ yylex_token(void)
 			*p++ = (char)c;
 			if (p - buf >= (int)sizeof(buf) - 1) {
 				yyerror("string too long");
-				(void)findeol();
+				findeol();
 				goto top;
 			}
 		} while ((c = lgetc(0)) != EOF && allowed_in_word(c));
