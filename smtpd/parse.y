@@ -729,9 +729,11 @@ relayconds	: /* empty */
 		;
 
 relaycond	: ANY {
-			if (rrule.flags & RELAY_ANY)
+			if (rrule.flags & RELAY_ANY) {
 				errat($<lineno>1, "relay allow: any given "
 				    "twice");
+				rrule.line = -1;
+			}
 			rrule.flags |= RELAY_ANY;
 		}
 		| FROM tableref {
@@ -748,15 +750,19 @@ relaycond	: ANY {
 			rrule.from = $2;
 		}
 		| AUTHENTICATED {
-			if (rrule.flags & RELAY_AUTHENTICATED)
+			if (rrule.flags & RELAY_AUTHENTICATED) {
 				errat($<lineno>1, "relay allow: authenticated "
 				    "given twice");
+				rrule.line = -1;
+			}
 			rrule.flags |= RELAY_AUTHENTICATED;
 		}
 		| POP3LOGIN WITHIN duration {
-			if (rrule.flags & RELAY_POP3_LOGIN)
+			if (rrule.flags & RELAY_POP3_LOGIN) {
 				errat($<lineno>1, "relay allow: pop3-login "
 				    "given twice");
+				rrule.line = -1;
+			}
 			rrule.flags |= RELAY_POP3_LOGIN;
 			rrule.pop3_within = $3;
 		}

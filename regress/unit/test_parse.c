@@ -1381,6 +1381,8 @@ static const struct {
 	  "authenticate <users>\nrelay allow any authenticated\n",
 	  "t.conf:3: relay allow any cannot be combined with other "
 	  "conditions\n" },
+	{ "relay allow any twice", "relay allow any any\n",
+	  "t.conf:1: relay allow: any given twice\n" },
 	{ "relay allow from twice", "table a { ::1 }\n"
 	  "relay allow from <a> from <a>\n",
 	  "t.conf:2: relay allow: from given twice\n" },
@@ -1540,6 +1542,13 @@ static const struct {
 	  " always\n relay x.example auth pop3-before-smtp pop3 host bad_host "
 	  "credentials \"legacy\"\n}\n",
 	  "t.conf:4: invalid pop3 host \"bad_host\"\n" },
+	{ "pop3 host twice", "table s file \"secrets\"\ndelivery \"a\" {\n"
+	  " always\n relay x.example auth pop3-before-smtp pop3 host "
+	  "p.example host q.example credentials \"legacy\"\n}\n",
+	  "t.conf:4: relay: host given twice\n" },
+	{ "pop3 without auth", "delivery \"a\" {\n always\n"
+	  " relay x.example pop3\n}\n",
+	  "t.conf:3: relay: pop3 belongs after auth pop3-before-smtp\n" },
 	{ "pop3 port twice", "table s file \"secrets\"\ndelivery \"a\" {\n"
 	  " always\n relay x.example auth pop3-before-smtp pop3 port 110 "
 	  "port 111 credentials \"legacy\"\n}\n",
@@ -1596,6 +1605,17 @@ static const struct {
 	{ "spamd option twice", "check spamd 127.0.0.1 tag-above 5 "
 	  "timeout 5s timeout 6s\n",
 	  "t.conf:1: check spamd: timeout given twice\n" },
+	{ "spamd port twice", "check spamd ::1 port 1 port 2 tag-above 5\n",
+	  "t.conf:1: check spamd: port given twice\n" },
+	{ "spamd tag-above twice", "check spamd ::1 tag-above 5 "
+	  "tag-above 6\n",
+	  "t.conf:1: check spamd: tag-above given twice\n" },
+	{ "spamd reject-above twice", "check spamd ::1 reject-above 5 "
+	  "reject-above 6\n",
+	  "t.conf:1: check spamd: reject-above given twice\n" },
+	{ "spamd on-error twice", "check spamd ::1 tag-above 5 on-error "
+	  "accept on-error reject\n",
+	  "t.conf:1: check spamd: on-error given twice\n" },
 	{ "spamd twice", "check spamd 127.0.0.1 tag-above 5\n"
 	  "check spamd ::1 tag-above 5\n",
 	  "t.conf:2: check spamd is already set at t.conf:1\n" },
@@ -1654,6 +1674,72 @@ test_warnings(void)
 	config_free(conf);
 }
 
+/* Inputs past the lexer's and the structures' limits. */
+static void
+test_long_inputs(void)
+{
+	struct config	*conf;
+	char		*big, *text;
+	size_t		 n = 9000;
+	FILE		*fp;
+
+	if ((big = malloc(n + 1)) == NULL || (text = malloc(n + 64)) == NULL)
+		return;
+	memset(big, 'a', n);
+	big[n] = '\0';
+
+	(void)snprintf(text, n + 64, "hostname %s\nspool \"rel\"\n", big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long word accepted");
+	CHECK_STR(errout, "t.conf:1: string too long\n"
+	    "t.conf:2: spool \"rel\" must be an absolute path\n");
+
+	(void)snprintf(text, n + 64, "hostname \"%s\"\n", big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long quoted string accepted");
+	CHECK_STR(errout, "t.conf:1: string too long\n");
+
+	(void)snprintf(text, n + 64, "hostname $%s\n", big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long macro name accepted");
+	CHECK_STR(errout, "t.conf:1: macro name too long\n");
+
+	/* A long path that exists: "./" again and again. */
+	for (n = 0; n < 1100; n += 2)
+		memcpy(big + n, "./", 2);
+	(void)strlcpy(big + n, "key.pem", 8);
+	(void)snprintf(text, 9000 + 64, "pki a cert \"cert.pem\" key \"%s\"\n",
+	    big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long pki path accepted");
+	CHECK_STR(errout, "t.conf:1: pki a: path too long\n");
+
+	(void)snprintf(text, n + 64, "table a file \"%s\"\n", big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long table path accepted");
+	CHECK_STR(errout, "t.conf:1: table <a>: path too long\n");
+
+	n = 9000;
+	memset(big, 'a', 1100);
+	big[1100] = '\0';
+	(void)snprintf(text, n + 64, "accept for domain \"a.example\" deliver "
+	    "maildir \"/%%{user}/%s\"\n", big);
+	conf = parse(text);
+	CHECK(conf == NULL, "long maildir template accepted");
+	CHECK_STR(errout, "t.conf:1: maildir template too long\n");
+
+	/* A NUL byte inside quotes. */
+	if ((fp = fopen("t.conf", "w")) != NULL) {
+		(void)fwrite("hostname \"a\0b\"\n", 1, 15, fp);
+		(void)fclose(fp);
+	}
+	conf = parse_file("t.conf");
+	CHECK(conf == NULL, "NUL accepted");
+	CHECK_STR(errout, "t.conf:1: NUL byte in a quoted string\n");
+	free(big);
+	free(text);
+}
+
 static void
 test_missing_file(void)
 {
@@ -1708,6 +1794,7 @@ main(void)
 	for (bad_row = 0; bad_row < sizeof(bad) / sizeof(bad[0]); bad_row++)
 		RUN_NAMED(test_error_row, bad[bad_row].name);
 	RUN(test_warnings);
+	RUN(test_long_inputs);
 	RUN(test_missing_file);
 	cleanup();
 	return unit_done();
