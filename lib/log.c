@@ -64,12 +64,12 @@ log_raw(int pri, const char *line)
 
 	if (pri == LOG_DEBUG && !verbose)
 		return;
-	if (foreground) {
+	if (sink != NULL)
+		sink(pri, line);
+	else if (foreground) {
 		(void)fprintf(stderr, "%s\n", line);
 		(void)fflush(stderr);
-	} else if (sink != NULL)
-		sink(pri, line);
-	else
+	} else
 		syslog(pri, "%s", line);
 	errno = saved;
 }

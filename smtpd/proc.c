@@ -203,8 +203,14 @@ worker_privdrop(const struct proc_info *pi, const char *rootdir)
 void
 worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 {
+	if (fcntl(PROC_PARENT_FD, F_GETFD) == -1) {
+		fprintf(stderr, "smtpd: started without a channel to the "
+		    "parent: smtpd -P is for the parent's use\n");
+		exit(1);
+	}
 	self = pi->id;
-	log_init(0, LOG_MAIL);
+	/* Lines go to the parent through stderr: no syslog here. */
+	log_init(1, LOG_MAIL);
 	log_procname(pi->name);
 	log_setverbose(opts->verbose);
 	log_setsink(worker_log);
@@ -226,9 +232,6 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 	signal_add(&ev_sigusr2, NULL);
 #endif
 
-	if (fcntl(PROC_PARENT_FD, F_GETFD) == -1)
-		fatalx("started without a channel to the parent: "
-		    "smtpd -P is for the parent's use");
 	ipc_init(&channels[PROC_PARENT], PROC_PARENT_FD, "parent");
 	channel_up[PROC_PARENT] = 1;
 

@@ -77,7 +77,8 @@ test_peers_are_symmetric(void)
 		    procs[i].name);
 		CHECK(!(procs[i].peers & PROCBIT(i)), "%s talks to itself",
 		    procs[i].name);
-		for (j = 1; j < PROC_COUNT; j++)
+		/* the parent's channels are implicit in every worker */
+		for (j = 1; i > 0 && j < PROC_COUNT; j++)
 			CHECK(!(procs[i].peers & PROCBIT(j)) ==
 			    !(procs[j].peers & PROCBIT(i)),
 			    "%s and %s disagree", procs[i].name,
