@@ -133,6 +133,8 @@ proc_compose(enum proc_id id, uint32_t type, uint32_t peerid, int fd,
 	if (ipc_compose(ch, type, peerid, fd, data, len) == -1) {
 		log_warn("cannot send %s to %s", ipc_type_name(type),
 		    proc_name(id));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
 	ipc_event_update(ch);
