@@ -8,9 +8,11 @@
 #include "imsg_names.h"
 #include "parent_imsg.h"
 #include "control_imsg.h"
+#include "queue_imsg.h"
 
 const struct imsg_range imsg_ranges[] = {
 	{ "parent", IMSG_PARENT_BASE, IMSG_PARENT_COUNT, parent_imsg_names },
+	{ "queue", IMSG_QUEUE_BASE, IMSG_QUEUE_COUNT, queue_imsg_names },
 	{ "control", IMSG_CTL_BASE, IMSG_CTL_COUNT, control_imsg_names },
 };
 
