@@ -2,7 +2,8 @@
  * Portcullis: the delivery process: delivery rules, MX resolution and outbound SMTP/LMTP (issue 3).
  *
  * The foundation: the process starts, drops its privileges, enters its
- * sandbox, takes its channels and its configuration, and waits.
+ * sandbox, takes its channels and the part of the configuration that is
+ * its own, and waits.
  */
 #include <sys/types.h>
 
@@ -12,26 +13,30 @@
 #include "log.h"
 #include "proc.h"
 #include "parent_imsg.h"
+#include "config.h"
+
+static struct config	*delivery_conf;
 
 static void	 delivery_imsg(enum proc_id, struct ipc_msg *);
+static void	 delivery_config(struct config *);
 
 void
 delivery(void)
 {
 	proc_set_dispatch(delivery_imsg);
+	proc_set_conf(delivery_config);
+}
+
+static void
+delivery_config(struct config *conf)
+{
+	config_free(delivery_conf);
+	delivery_conf = conf;
 }
 
 static void
 delivery_imsg(enum proc_id from, struct ipc_msg *m)
 {
-	if (from == PROC_PARENT) {
-		switch (m->hdr.type) {
-		case IMSG_PARENT_CONF_START:
-		case IMSG_PARENT_CONF_END:
-			/* Nothing of the configuration is delivery's yet. */
-			return;
-		}
-	}
 	fatalx("%s from %s: not for delivery", ipc_type_name(m->hdr.type),
 	    proc_name(from));
 }

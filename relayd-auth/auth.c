@@ -2,7 +2,8 @@
  * Portcullis: the auth process: SMTP AUTH and POP3 password checks, relay decisions, the POP3 login tracker and the per-client limits (issue 4).
  *
  * The foundation: the process starts, drops its privileges, enters its
- * sandbox, takes its channels and its configuration, and waits.
+ * sandbox, takes its channels and the part of the configuration that is
+ * its own, and waits.
  */
 #include <sys/types.h>
 
@@ -12,26 +13,30 @@
 #include "log.h"
 #include "proc.h"
 #include "parent_imsg.h"
+#include "config.h"
+
+static struct config	*auth_conf;
 
 static void	 auth_imsg(enum proc_id, struct ipc_msg *);
+static void	 auth_config(struct config *);
 
 void
 auth(void)
 {
 	proc_set_dispatch(auth_imsg);
+	proc_set_conf(auth_config);
+}
+
+static void
+auth_config(struct config *conf)
+{
+	config_free(auth_conf);
+	auth_conf = conf;
 }
 
 static void
 auth_imsg(enum proc_id from, struct ipc_msg *m)
 {
-	if (from == PROC_PARENT) {
-		switch (m->hdr.type) {
-		case IMSG_PARENT_CONF_START:
-		case IMSG_PARENT_CONF_END:
-			/* Nothing of the configuration is auth's yet. */
-			return;
-		}
-	}
 	fatalx("%s from %s: not for auth", ipc_type_name(m->hdr.type),
 	    proc_name(from));
 }

@@ -259,7 +259,7 @@ struct config {
 	int			 control_line;
 
 	TAILQ_HEAD(, config_file) files;	/* read, in order */
-	TAILQ_HEAD(, table)	 tables;
+	TAILQ_HEAD(config_tables, table) tables;
 	TAILQ_HEAD(, pki)	 pkis;
 	TAILQ_HEAD(, listener)	 listeners;
 	struct table		*authenticate;	/* credentials, or NULL */
@@ -267,7 +267,7 @@ struct config {
 	int			 auth_line;
 	TAILQ_HEAD(, accept_rule) accepts;
 	TAILQ_HEAD(, relay_rule) relays;
-	TAILQ_HEAD(, delivery_rule) deliveries;
+	TAILQ_HEAD(config_deliveries, delivery_rule) deliveries;
 
 	struct limits		 limits;
 	int			 reject_unknown_sender_domain;

@@ -26,6 +26,8 @@
 #include "proc.h"
 #include "parent_imsg.h"
 #include "imsg_names.h"
+#include "config.h"
+#include "config_ipc.h"
 
 #define B(p)	PROCBIT(PROC_ ## p)
 
@@ -66,6 +68,8 @@ static enum proc_id	 self = PROC_PARENT;
 static struct ipc	 channels[PROC_COUNT];
 static int		 channel_up[PROC_COUNT];
 static proc_dispatch	 dispatch;
+static proc_conf_hook	 conf_hook;
+static struct config	*conf_building;
 static struct event	 ev_sigterm, ev_sigint;
 #ifdef PORTCULLIS_REGRESS
 static struct event	 ev_sigusr2;
@@ -107,6 +111,12 @@ void
 proc_set_dispatch(proc_dispatch fn)
 {
 	dispatch = fn;
+}
+
+void
+proc_set_conf(proc_conf_hook fn)
+{
+	conf_hook = fn;
 }
 
 struct ipc *
@@ -317,6 +327,7 @@ worker_peer_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 static void
 worker_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 {
+	struct config	*conf;
 	uint64_t	 generation;
 	uint32_t	 peer;
 
@@ -345,13 +356,19 @@ worker_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 		log_setverbose(ipc_get_u32(m));
 		ipc_end(m);
 		return;
+	case IMSG_PARENT_CONF_START:
+	case IMSG_PARENT_CONF_ITEM:
+		(void)config_recv(&conf_building, m);
+		return;
 	case IMSG_PARENT_CONF_END:
-		/* The role applies what it was sent, then we say so. */
+		/* The role takes the configuration, then we say so. */
 		generation = ipc_get_u64(m);
 		ipc_end(m);
-		m->off = 0;
-		if (dispatch != NULL)
-			dispatch(PROC_PARENT, m);
+		conf = config_recv(&conf_building, m);
+		if (conf_hook != NULL)
+			conf_hook(conf);
+		else
+			config_free(conf);
 		proc_compose(PROC_PARENT, IMSG_PARENT_READY, 0, -1,
 		    &generation, sizeof(generation));
 		return;

@@ -68,10 +68,15 @@ void	 worker_main(const struct proc_info *, const struct worker_opts *);
 
 /* Handlers a role registers for messages from the parent and from its
  * peers.  Types the common code handles (peers, log level) never reach
- * them; IMSG_PARENT_CONF_END reaches the role, and then the common code
- * tells the parent the configuration is applied. */
+ * them, nor do the IMSG_PARENT_CONF_* of a configuration transfer (see
+ * proc_set_conf()). */
 typedef void (*proc_dispatch)(enum proc_id from, struct ipc_msg *);
 void	 proc_set_dispatch(proc_dispatch);
+/* The configuration the parent sent, complete: the role owns it (and
+ * frees the one it replaces).  Called at start and at every reload. */
+struct config;
+typedef void (*proc_conf_hook)(struct config *);
+void	 proc_set_conf(proc_conf_hook);
 /* The channel to a process, NULL while it is down. */
 struct ipc *proc_channel(enum proc_id);
 /* Queue a message to a process; returns -1 (logged) when it is down. */

@@ -54,7 +54,10 @@ static struct smtp_listeners	 incoming = TAILQ_HEAD_INITIALIZER(incoming);
 static char			 hostname[CONFIG_HOST_MAX] = "localhost";
 static uint64_t			 session_ids;
 
+static struct config		*smtp_conf;
+
 static void	 smtp_imsg(enum proc_id, struct ipc_msg *);
+static void	 smtp_config(struct config *);
 static void	 smtp_accept(int, short, void *);
 static void	 smtp_resume(int, short, void *);
 static void	 smtp_listeners_swap(void);
@@ -67,26 +70,30 @@ void
 smtp(void)
 {
 	proc_set_dispatch(smtp_imsg);
+	proc_set_conf(smtp_config);
+}
+
+/* A new configuration: its listeners have arrived before it. */
+static void
+smtp_config(struct config *conf)
+{
+	config_free(smtp_conf);
+	smtp_conf = conf;
+	if (strlcpy(hostname, conf->hostname, sizeof(hostname)) >=
+	    sizeof(hostname))
+		fatalx("hostname too long");
+	smtp_listeners_swap();
 }
 
 static void
 smtp_imsg(enum proc_id from, struct ipc_msg *m)
 {
 	struct smtp_listener	*l;
-	const char		*s;
 
 	if (from != PROC_PARENT)
 		fatalx("%s from %s: not for smtp",
 		    ipc_type_name(m->hdr.type), proc_name(from));
 	switch (m->hdr.type) {
-	case IMSG_PARENT_CONF_START:
-		(void)ipc_get_u64(m);
-		s = ipc_get_string(m);
-		ipc_end(m);
-		if (s != NULL &&
-		    strlcpy(hostname, s, sizeof(hostname)) >= sizeof(hostname))
-			fatalx("IMSG_PARENT_CONF_START: hostname too long");
-		return;
 	case IMSG_PARENT_LISTENER:
 		if (m->fd == -1)
 			fatalx("IMSG_PARENT_LISTENER without a socket");
@@ -99,9 +106,6 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 		l->fd = m->fd;
 		m->fd = -1;
 		TAILQ_INSERT_TAIL(&incoming, l, entry);
-		return;
-	case IMSG_PARENT_CONF_END:
-		smtp_listeners_swap();
 		return;
 	}
 	fatalx("%s from parent: not for smtp", ipc_type_name(m->hdr.type));

@@ -27,6 +27,7 @@
 #include "parent.h"
 #include "parent_imsg.h"
 #include "config.h"
+#include "config_ipc.h"
 
 struct worker	 workers[PROC_COUNT];
 
@@ -182,11 +183,7 @@ supervise_send_config(struct worker *w)
 
 	if (!w->ipc_up)
 		return;
-	ob = ipc_create(&w->ipc, IMSG_PARENT_CONF_START, 0, -1);
-	ipc_add_u64(ob, pconf_generation);
-	ipc_add_string(ob, pconf->hostname);
-	if (ipc_close(ob) == -1)
-		fatal("IMSG_PARENT_CONF_START");
+	config_send(&w->ipc, w->info->id, pconf, pconf_generation);
 	switch (w->info->id) {
 	case PROC_SMTP:
 		TAILQ_FOREACH(l, &pconf->listeners, entry) {
@@ -212,10 +209,7 @@ supervise_send_config(struct worker *w)
 	default:
 		break;
 	}
-	ob = ipc_create(&w->ipc, IMSG_PARENT_CONF_END, 0, -1);
-	ipc_add_u64(ob, pconf_generation);
-	if (ipc_close(ob) == -1)
-		fatal("IMSG_PARENT_CONF_END");
+	config_send_end(&w->ipc, pconf_generation);
 	ipc_event_update(&w->ipc);
 }
 

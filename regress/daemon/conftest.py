@@ -103,7 +103,22 @@ class Daemon:
                       START_TIMEOUT)
         assert ok and self.proc.poll() is None, \
             f"smtpd did not start:\n{self.log()}"
+        # every worker has taken its configuration (so it has dropped
+        # its privileges and entered its sandbox)
+        assert wait_for(self.all_running, START_TIMEOUT), \
+            f"workers did not all start:\n{self.log()}"
         return self
+
+    def all_running(self):
+        res = self.ctl("show", "status", json_out=True)
+        if res.returncode != 0:
+            return False
+        try:
+            procs = json.loads(res.stdout)["processes"]
+        except (ValueError, KeyError):
+            return False
+        return len(procs) == 7 and all(p["state"] == "running"
+                                       for p in procs)
 
     def ready(self):
         if not os.path.exists(self.sock):
