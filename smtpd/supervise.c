@@ -112,6 +112,8 @@ worker_spawn(struct worker *w)
 	case -1:
 		fatal("fork");
 	case 0:
+		/* Signals from the terminal are the parent's to handle. */
+		(void)setsid();
 		/* Move both ends out of the way, then into place. */
 		if ((a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10)) == -1 ||
 		    (b = fcntl(ep[1], F_DUPFD_CLOEXEC, 10)) == -1 ||

@@ -284,3 +284,31 @@ def test_builtin_default_as_a_user(tmp_path):
     assert f'"{home}/.portcullis/smtpd.sock"' in out
     assert "relay allow from <loopback>" in out
     assert out.rstrip().endswith("configuration OK")
+
+
+def test_ctrl_c_to_the_process_group_stops_without_restarts(tmp_path):
+    """A terminal's SIGINT reaches the whole foreground process group:
+    only the parent may act on it, or it would restart the workers that
+    the signal stopped."""
+    from conftest import Daemon
+    d = Daemon(tmp_path)
+    res = d.check_config()
+    assert res.returncode == 0
+    log = open(d.logpath, "wb")
+    proc = subprocess.Popen([SMTPD, "-d", "-v", "-f", d.conf],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        d.proc = proc
+        assert wait_for(d.ready, 15)
+        assert wait_for(d.all_running, 15)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+    text = d.log()
+    assert "restarting" not in text
+    assert "received SIGINT" in text
