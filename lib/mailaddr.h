@@ -108,9 +108,9 @@ struct mailaddr {
  *
  * Returns 0 with *out filled and *end just past the '>' (just past the
  * address when it had no brackets).  Returns -1 with *err set to a short
- * human message (a static string, e.g. "domain label too long") and
- * *out zeroed; mailaddr_errclass(*err) gives its class.  end and err
- * may be NULL.
+ * human message (a static string, e.g. "domain label too long"), *out
+ * zeroed and *end where the parser stopped (for logs only);
+ * mailaddr_errclass(*err) gives its class.  end and err may be NULL.
  */
 int	 mailaddr_parse_path(const char *, size_t, int, struct mailaddr *,
 	    const char **, const char **);
