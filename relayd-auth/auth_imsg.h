@@ -1,0 +1,38 @@
+/*
+ * Portcullis: messages between the smtp front end and auth.  Served by
+ * auth (relayd-auth/auth.c); peerid is the front end's session id.
+ *
+ * RCPT_REQ asks whether a recipient may be taken from this client:
+ *	data	client address (struct sockaddr_storage)
+ *	u32	listener flags (LISTEN_*)
+ *	string	authenticated login, or NULL
+ *	string	recipient local part (canonical, mailaddr.h)
+ *	string	recipient domain ("" for <Postmaster>)
+ *	u32	recipient MAILADDR_* flags
+ * RCPT_RES answers:
+ *	u32	RCPT_* verdict
+ *	u32	line of the rule that decided (0: none)
+ *	string	why, for the log
+ */
+#ifndef PORTCULLIS_AUTH_IMSG_H
+#define PORTCULLIS_AUTH_IMSG_H
+
+#define IMSG_AUTH_BASE		0x0200
+
+enum auth_imsg {
+	IMSG_AUTH_RCPT_REQ = IMSG_AUTH_BASE,
+	IMSG_AUTH_RCPT_RES,
+	IMSG_AUTH_END
+};
+
+#define IMSG_AUTH_COUNT		(IMSG_AUTH_END - IMSG_AUTH_BASE)
+
+extern const char *const auth_imsg_names[IMSG_AUTH_COUNT];
+
+/* verdicts */
+#define RCPT_LOCAL		1	/* an accepted domain: from anyone */
+#define RCPT_RELAY		2	/* a relay rule allowed it */
+#define RCPT_DENIED		3	/* 554 5.7.1 Relay access denied */
+#define RCPT_UNKNOWN		4	/* 550 5.1.1 not a known recipient */
+
+#endif

@@ -1,0 +1,9 @@
+/*
+ * Portcullis: names of the messages between the front end and auth.
+ */
+#include "auth_imsg.h"
+
+const char *const auth_imsg_names[IMSG_AUTH_COUNT] = {
+	"IMSG_AUTH_RCPT_REQ",
+	"IMSG_AUTH_RCPT_RES",
+};
