@@ -904,6 +904,8 @@ config_free(struct config *conf)
 	}
 	while ((p = TAILQ_FIRST(&conf->pkis)) != NULL) {
 		TAILQ_REMOVE(&conf->pkis, p, entry);
+		free(p->cert_mem);
+		freezero(p->key_mem, p->key_len);
 		free(p);
 	}
 	while ((l = TAILQ_FIRST(&conf->listeners)) != NULL) {

@@ -89,6 +89,12 @@ struct pki {
 	char			 name[CONFIG_NAME_MAX];
 	char			 cert[CONFIG_PATH_MAX];
 	char			 key[CONFIG_PATH_MAX];
+	/* The files' contents, read by the parent (pki_load_all()) for the
+	 * front end, which cannot open files; the key is wiped on free. */
+	uint8_t			*cert_mem;
+	size_t			 cert_len;
+	uint8_t			*key_mem;
+	size_t			 key_len;
 	const char		*file;
 	int			 line;
 };
@@ -260,7 +266,7 @@ struct config {
 
 	TAILQ_HEAD(, config_file) files;	/* read, in order */
 	TAILQ_HEAD(config_tables, table) tables;
-	TAILQ_HEAD(, pki)	 pkis;
+	TAILQ_HEAD(config_pkis, pki) pkis;
 	TAILQ_HEAD(, listener)	 listeners;
 	struct table		*authenticate;	/* credentials, or NULL */
 	const char		*auth_file;

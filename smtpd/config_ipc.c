@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +31,14 @@ enum conf_item {
 	CONF_ACCEPT,
 	CONF_RELAY,
 	CONF_DELIVERY,
-	CONF_MATCH
+	CONF_MATCH,
+	CONF_PKI,
+	CONF_PKI_CERT,
+	CONF_PKI_KEY
 };
+
+/* Certificates and keys travel in pieces that fit a frame. */
+#define PKI_CHUNK	(32 * 1024)
 
 /* Which roles get which objects. */
 #define FOR_TABLES	(PROCBIT(PROC_AUTH) | PROCBIT(PROC_QUEUE) | \
@@ -197,6 +204,36 @@ send_delivery(struct ipc *ipc, enum proc_id role, const struct delivery_rule *d)
 	}
 }
 
+static void
+send_chunks(struct ipc *ipc, enum conf_item kind, const uint8_t *p,
+    size_t len)
+{
+	struct ipc_obuf	*ob;
+	size_t		 n;
+
+	while (len > 0) {
+		n = len > PKI_CHUNK ? PKI_CHUNK : len;
+		ob = item(ipc, kind);
+		ipc_add_data(ob, p, n);
+		item_close(ob);
+		p += n;
+		len -= n;
+	}
+}
+
+/* Only the front end serves TLS: only it gets certificates and keys. */
+static void
+send_pki(struct ipc *ipc, const struct pki *p)
+{
+	struct ipc_obuf	*ob;
+
+	ob = item(ipc, CONF_PKI);
+	ipc_add_string(ob, p->name);
+	item_close(ob);
+	send_chunks(ipc, CONF_PKI_CERT, p->cert_mem, p->cert_len);
+	send_chunks(ipc, CONF_PKI_KEY, p->key_mem, p->key_len);
+}
+
 void
 config_send(struct ipc *ipc, enum proc_id role, const struct config *c,
     uint64_t generation)
@@ -205,6 +242,7 @@ config_send(struct ipc *ipc, enum proc_id role, const struct config *c,
 	struct accept_rule	*a;
 	struct relay_rule	*r;
 	struct delivery_rule	*d;
+	struct pki		*p;
 	struct ipc_obuf		*ob;
 	uint32_t		 bit = PROCBIT(role);
 
@@ -242,6 +280,9 @@ config_send(struct ipc *ipc, enum proc_id role, const struct config *c,
 	if (bit & FOR_DELIVERIES)
 		TAILQ_FOREACH(d, &c->deliveries, entry)
 			send_delivery(ipc, role, d);
+	if (role == PROC_SMTP)
+		TAILQ_FOREACH(p, &c->pkis, entry)
+			send_pki(ipc, p);
 }
 
 void
@@ -492,6 +533,46 @@ recv_match(struct ipc_msg *m, struct config *c)
 	TAILQ_INSERT_TAIL(&d->matches, mc, entry);
 }
 
+static void
+recv_pki(struct ipc_msg *m, struct config *c)
+{
+	struct pki	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		fatal("calloc");
+	get_str(m, p->name, sizeof(p->name), "pki name");
+	ipc_end(m);
+	TAILQ_INSERT_TAIL(&c->pkis, p, entry);
+}
+
+/* Append a piece of the last pki's certificate or key. */
+static void
+recv_pki_chunk(struct ipc_msg *m, struct config *c, int key)
+{
+	struct pki	*p;
+	const void	*data;
+	uint8_t		**mem, *n;
+	size_t		*len, dlen;
+
+	if ((p = TAILQ_LAST(&c->pkis, config_pkis)) == NULL)
+		fatalx("configuration from the parent: pki data without pki");
+	data = ipc_get_data(m, &dlen);
+	ipc_end(m);
+	mem = key ? &p->key_mem : &p->cert_mem;
+	len = key ? &p->key_len : &p->cert_len;
+	if (dlen > PKI_CHUNK || *len > SIZE_MAX / 2)
+		fatalx("configuration from the parent: pki data too large");
+	/* the old buffer may hold a key: copy, then wipe it */
+	if ((n = malloc(*len + dlen)) == NULL)
+		fatal("malloc");
+	if (*len > 0)
+		memcpy(n, *mem, *len);
+	memcpy(n + *len, data, dlen);
+	freezero(*mem, *len);
+	*mem = n;
+	*len += dlen;
+}
+
 /*
  * Feed one message of a configuration transfer.  Returns the finished
  * configuration at IMSG_PARENT_CONF_END (the caller owns it), else NULL.
@@ -537,6 +618,15 @@ config_recv(struct config **building, struct ipc_msg *m)
 			break;
 		case CONF_MATCH:
 			recv_match(m, c);
+			break;
+		case CONF_PKI:
+			recv_pki(m, c);
+			break;
+		case CONF_PKI_CERT:
+			recv_pki_chunk(m, c, 0);
+			break;
+		case CONF_PKI_KEY:
+			recv_pki_chunk(m, c, 1);
 			break;
 		default:
 			fatalx("configuration from the parent: unknown item");

@@ -25,6 +25,7 @@
 #include "config.h"
 
 #define LISTEN_BACKLOG	1024
+#define PKI_FILE_MAX	(256 * 1024)
 
 int		 control_fd = -1;
 static char	 control_path[CONFIG_PATH_MAX];
@@ -291,6 +292,73 @@ control_cleanup(void)
 {
 	if (control_path[0] != '\0')
 		(void)unlink(control_path);
+}
+
+/* Read a whole file of at most max bytes. */
+static int
+read_file(const char *path, size_t max, uint8_t **out, size_t *outlen)
+{
+	struct stat	 st;
+	uint8_t		*buf;
+	ssize_t		 n;
+	size_t		 got = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (size_t)st.st_size > max) {
+		if (errno == 0 || S_ISREG(st.st_mode))
+			errno = EFBIG;
+		close(fd);
+		return -1;
+	}
+	if ((buf = malloc(st.st_size)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, st.st_size - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			freezero(buf, st.st_size);
+			close(fd);
+			errno = n == 0 ? EIO : errno;
+			return -1;
+		}
+		got += n;
+	}
+	close(fd);
+	*out = buf;
+	*outlen = got;
+	return 0;
+}
+
+/*
+ * The certificates and keys, read with the parent's privileges so that
+ * the front end gets them without ever opening a file.
+ */
+int
+pki_load_all(struct config *conf)
+{
+	struct pki	*p;
+
+	TAILQ_FOREACH(p, &conf->pkis, entry) {
+		if (p->cert_mem == NULL && read_file(p->cert, PKI_FILE_MAX,
+		    &p->cert_mem, &p->cert_len) == -1) {
+			log_warn("%s:%d: pki %s: cannot read %s", p->file,
+			    p->line, p->name, p->cert);
+			return -1;
+		}
+		if (p->key_mem == NULL && read_file(p->key, PKI_FILE_MAX,
+		    &p->key_mem, &p->key_len) == -1) {
+			log_warn("%s:%d: pki %s: cannot read %s", p->file,
+			    p->line, p->name, p->key);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /*

@@ -76,6 +76,7 @@ void	 listen_close_all(struct config *);
 int	 control_open(struct config *);
 void	 control_cleanup(void);
 int	 dirs_prepare(struct config *);
+int	 pki_load_all(struct config *);
 const char *worker_rootdir(const struct proc_info *, const struct config *);
 
 /* smtpd.c */

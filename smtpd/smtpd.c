@@ -104,6 +104,10 @@ parent_load(FILE *err)
 		}
 	}
 	conf = config_parse(popts.conffile);
+	if (conf != NULL && pki_load_all(conf) == -1) {
+		config_free(conf);
+		conf = NULL;
+	}
 	if (saved != -1) {
 		fflush(stderr);
 		(void)dup2(saved, STDERR_FILENO);

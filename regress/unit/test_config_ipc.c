@@ -20,6 +20,7 @@
 #include "imsg_names.h"
 #include "config.h"
 #include "config_ipc.h"
+#include "parent.h"
 
 static struct config *parsed;
 
@@ -153,6 +154,29 @@ test_front_end_gets_no_tables(void)
 	config_free(c);
 }
 
+/* The front end gets the certificates and keys, and nobody else. */
+static void
+test_only_the_front_end_gets_keys(void)
+{
+	struct config	*c = transfer(PROC_SMTP), *a = transfer(PROC_AUTH);
+	struct pki	*p, *pp;
+
+	CHECK(c != NULL && a != NULL, "nothing arrived");
+	if (c == NULL || a == NULL)
+		return;
+	pp = TAILQ_FIRST(&parsed->pkis);
+	p = TAILQ_FIRST(&c->pkis);
+	CHECK(pp != NULL && pp->key_len > 0, "parent has no key loaded");
+	CHECK(p != NULL && pp != NULL && strcmp(p->name, pp->name) == 0 &&
+	    p->cert_len == pp->cert_len && p->key_len == pp->key_len &&
+	    memcmp(p->cert_mem, pp->cert_mem, p->cert_len) == 0 &&
+	    memcmp(p->key_mem, pp->key_mem, p->key_len) == 0,
+	    "pki differs");
+	CHECK(TAILQ_EMPTY(&a->pkis), "auth got a pki");
+	config_free(c);
+	config_free(a);
+}
+
 static void
 test_queue_and_mailbox_get_accepts(void)
 {
@@ -183,9 +207,12 @@ main(void)
 	imsg_names_register();
 	if ((parsed = config_parse("02.conf")) == NULL)
 		errx(1, "02.conf does not parse");
+	if (pki_load_all(parsed) == -1)
+		errx(1, "02.conf: cannot load its pki");
 	RUN(test_auth_gets_relay_control);
 	RUN(test_delivery_gets_rules_and_secrets);
 	RUN(test_front_end_gets_no_tables);
+	RUN(test_only_the_front_end_gets_keys);
 	RUN(test_queue_and_mailbox_get_accepts);
 	config_free(parsed);
 	return unit_done();
