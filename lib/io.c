@@ -680,7 +680,7 @@ io_connect(struct io *io, const struct sockaddr *sa,
 	io->state = IO_S_CONNECTING;
 	io->connerr = 0;
 	if (connect(s, sa, salen) == -1 && errno != EINPROGRESS)
-		io->connerr = errno ? errno : ECONNREFUSED;
+		io->connerr = errno;
 	io_reload(io);
 	return (0);
 }

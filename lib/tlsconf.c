@@ -91,58 +91,64 @@ tlsconf_set(struct tls_config *cfg, const char *protocols,
 }
 
 struct tls_config *
-tlsconf_server(const char *cert, const char *key, char *err, size_t errlen)
+tlsconf_server_mem(const uint8_t *cert, size_t certlen, const uint8_t *key,
+    size_t keylen, char *err, size_t errlen)
 {
 	struct tls_config	*cfg;
 	struct tls		*ctx;
-	char			 why[256];
-	uint8_t			*cmem = NULL, *kmem = NULL;
-	size_t			 clen = 0, klen = 0;
 
 	if ((cfg = tlsconf_new(err, errlen)) == NULL)
 		return (NULL);
 	tls_config_prefer_ciphers_server(cfg);
+	if (tls_config_set_keypair_mem(cfg, cert, certlen, key, keylen) ==
+	    -1) {
+		tlsconf_err(err, errlen, "%s", tlsconf_cfgerr(cfg));
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	/* Configure a throw-away context: it checks the pair. */
+	if ((ctx = tlsconf_server_ctx(cfg, err, errlen)) == NULL) {
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	tls_free(ctx);
+	return (cfg);
+}
+
+struct tls_config *
+tlsconf_server(const char *cert, const char *key, char *err, size_t errlen)
+{
+	struct tls_config	*cfg = NULL;
+	char			 why[256];
+	uint8_t			*cmem = NULL, *kmem = NULL;
+	size_t			 clen = 0, klen = 0;
+
 	if ((cmem = tls_load_file(cert, &clen, NULL)) == NULL) {
 		tlsconf_err(err, errlen, "%s: cannot load certificate: %s",
 		    cert, strerror(errno));
-		goto fail;
+		goto done;
 	}
 	if ((kmem = tls_load_file(key, &klen, NULL)) == NULL) {
 		tlsconf_err(err, errlen, "%s: cannot load key: %s", key,
 		    strerror(errno));
-		goto fail;
+		goto done;
 	}
-	if (tls_config_set_keypair_mem(cfg, cmem, clen, kmem, klen) == -1) {
-		tlsconf_err(err, errlen, "%s, %s: %s", cert, key,
-		    tlsconf_cfgerr(cfg));
-		goto fail;
-	}
-	tls_unload_file(cmem, clen);
-	tls_unload_file(kmem, klen);
-	cmem = kmem = NULL;
-
-	/* Configure a throw-away context: it checks the pair. */
-	if ((ctx = tlsconf_server_ctx(cfg, why, sizeof(why))) == NULL) {
+	if ((cfg = tlsconf_server_mem(cmem, clen, kmem, klen, why,
+	    sizeof(why))) == NULL)
 		tlsconf_err(err, errlen, "%s, %s: %s", cert, key, why);
-		goto fail;
-	}
-	tls_free(ctx);
-	return (cfg);
- fail:
+ done:
 	if (cmem != NULL)
 		tls_unload_file(cmem, clen);
 	if (kmem != NULL)
 		tls_unload_file(kmem, klen);
-	tls_config_free(cfg);
-	return (NULL);
+	return (cfg);
 }
 
 struct tls_config *
-tlsconf_client(int noverify, const char *cafile, char *err, size_t errlen)
+tlsconf_client_mem(int noverify, const uint8_t *ca, size_t calen,
+    char *err, size_t errlen)
 {
 	struct tls_config	*cfg;
-	uint8_t			*mem;
-	size_t			 len = 0;
 
 	if ((cfg = tlsconf_new(err, errlen)) == NULL)
 		return (NULL);
@@ -152,21 +158,40 @@ tlsconf_client(int noverify, const char *cafile, char *err, size_t errlen)
 		return (cfg);
 	}
 	tls_config_verify(cfg);
+	if (ca == NULL || calen == 0) {
+		tlsconf_err(err, errlen, "no CA certificates to verify with");
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	if (tls_config_set_ca_mem(cfg, ca, calen) == -1) {
+		tlsconf_err(err, errlen, "CA certificates: %s",
+		    tlsconf_cfgerr(cfg));
+		tls_config_free(cfg);
+		return (NULL);
+	}
+	return (cfg);
+}
+
+struct tls_config *
+tlsconf_client(int noverify, const char *cafile, char *err, size_t errlen)
+{
+	struct tls_config	*cfg;
+	char			 why[256];
+	uint8_t			*mem;
+	size_t			 len = 0;
+
+	if (noverify)
+		return (tlsconf_client_mem(1, NULL, 0, err, errlen));
 	if (cafile == NULL)
 		cafile = tls_default_ca_cert_file();
 	if ((mem = tls_load_file(cafile, &len, NULL)) == NULL) {
 		tlsconf_err(err, errlen, "%s: cannot load CA certificates: %s",
 		    cafile, strerror(errno));
-		tls_config_free(cfg);
 		return (NULL);
 	}
-	if (tls_config_set_ca_mem(cfg, mem, len) == -1) {
-		tlsconf_err(err, errlen, "%s: %s", cafile,
-		    tlsconf_cfgerr(cfg));
-		tls_unload_file(mem, len);
-		tls_config_free(cfg);
-		return (NULL);
-	}
+	if ((cfg = tlsconf_client_mem(0, mem, len, why, sizeof(why))) ==
+	    NULL)
+		tlsconf_err(err, errlen, "%s: %s", cafile, why);
 	tls_unload_file(mem, len);
 	return (cfg);
 }

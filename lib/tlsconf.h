@@ -18,6 +18,7 @@
 #define PORTCULLIS_TLSCONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct tls;
 struct tls_config;
@@ -35,6 +36,16 @@ struct tls_config	*tlsconf_server(const char *cert, const char *key,
 			    char *err, size_t errlen);
 
 /*
+ * The same from PEM in memory, e.g. what the parent read and sent to
+ * the front end (which may not open files).  libtls copies the bytes:
+ * the caller may wipe its own copy afterwards.  err does not name a
+ * file then.
+ */
+struct tls_config	*tlsconf_server_mem(const uint8_t *cert,
+			    size_t certlen, const uint8_t *key, size_t keylen,
+			    char *err, size_t errlen);
+
+/*
  * A client config.  noverify: accept any server certificate and name
  * (opportunistic STARTTLS, "tls noverify").  Otherwise the server's
  * chain is checked against cafile, or the system's default bundle
@@ -43,6 +54,11 @@ struct tls_config	*tlsconf_server(const char *cert, const char *key,
  */
 struct tls_config	*tlsconf_client(int noverify, const char *cafile,
 			    char *err, size_t errlen);
+
+/* The same with the CA certificates (PEM) in memory; ignored with
+ * noverify, required without. */
+struct tls_config	*tlsconf_client_mem(int noverify, const uint8_t *ca,
+			    size_t calen, char *err, size_t errlen);
 
 /*
  * Change the protocols ("tlsv1.2,tlsv1.3", "all", ... as
