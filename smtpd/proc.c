@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <event.h>
+#include <tls.h>
 
 #include "ipc.h"
 #include "log.h"
@@ -34,21 +35,22 @@
 const struct proc_info procs[PROC_COUNT] = {
 	{ PROC_PARENT, "parent", "parent", "root", ROOT_NONE,
 	    B(SMTP) | B(AUTH) | B(QUEUE) | B(DELIVERY) | B(MAILBOX) |
-	    B(CONTROL), NULL, sandbox_parent },
+	    B(CONTROL), NULL, sandbox_parent, 0 },
 	{ PROC_SMTP, "smtp", "smtp front end", SMTPD_USER, ROOT_EMPTY,
-	    B(AUTH) | B(QUEUE) | B(MAILBOX) | B(CONTROL), smtp, sandbox_smtp },
+	    B(AUTH) | B(QUEUE) | B(MAILBOX) | B(CONTROL), smtp, sandbox_smtp,
+	    1 },
 	{ PROC_AUTH, "auth", "auth and pop3 login tracker", SMTPD_AUTHUSER,
-	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth },
+	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, 0 },
 	{ PROC_QUEUE, "queue", "queue", SMTPD_QUEUEUSER, ROOT_SPOOL,
 	    B(SMTP) | B(DELIVERY) | B(MAILBOX) | B(CONTROL), queue,
-	    sandbox_queue },
+	    sandbox_queue, 0 },
 	{ PROC_DELIVERY, "delivery", "delivery", SMTPD_USER, ROOT_EMPTY,
-	    B(QUEUE) | B(CONTROL), delivery, sandbox_delivery },
+	    B(QUEUE) | B(CONTROL), delivery, sandbox_delivery, 1 },
 	{ PROC_MAILBOX, "mailbox", "mailbox", SMTPD_MAILUSER, ROOT_MAIL,
-	    B(SMTP) | B(QUEUE), mailbox, sandbox_mailbox },
+	    B(SMTP) | B(QUEUE), mailbox, sandbox_mailbox, 0 },
 	{ PROC_CONTROL, "control", "control", SMTPD_USER, ROOT_EMPTY,
 	    B(SMTP) | B(AUTH) | B(QUEUE) | B(DELIVERY), control,
-	    sandbox_control },
+	    sandbox_control, 0 },
 };
 
 #undef B
@@ -69,6 +71,7 @@ static struct ipc	 channels[PROC_COUNT];
 static int		 channel_up[PROC_COUNT];
 static proc_dispatch	 dispatch;
 static proc_conf_hook	 conf_hook;
+static proc_peer_hook	 peer_hook;
 static struct config	*conf_building;
 static struct event	 ev_sigterm, ev_sigint;
 #ifdef PORTCULLIS_REGRESS
@@ -111,6 +114,12 @@ void
 proc_set_dispatch(proc_dispatch fn)
 {
 	dispatch = fn;
+}
+
+void
+proc_set_peer_closed(proc_peer_hook fn)
+{
+	peer_hook = fn;
 }
 
 void
@@ -231,6 +240,8 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 
 	/* What libc would otherwise open lazily, inside the sandbox. */
 	tzset();
+	if (pi->tls && tls_init() == -1)
+		fatalx("tls_init");
 	(void)signal(SIGPIPE, SIG_IGN);
 	(void)signal(SIGHUP, SIG_IGN);
 
@@ -310,6 +321,8 @@ worker_closed(struct ipc *ch, void *arg)
 		exit(0);
 	}
 	log_debug("channel to %s closed", proc_name(id));
+	if (peer_hook != NULL)
+		peer_hook(id);
 }
 
 static void

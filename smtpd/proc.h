@@ -47,6 +47,7 @@ struct proc_info {
 	uint32_t	 peers;		/* PROCBIT()s of the workers it talks to */
 	void		(*main)(void);	/* the process's entry */
 	void		(*sandbox)(void);
+	int		 tls;		/* needs libtls: tls_init() early */
 };
 
 extern const struct proc_info procs[PROC_COUNT];
@@ -77,6 +78,10 @@ void	 proc_set_dispatch(proc_dispatch);
 struct config;
 typedef void (*proc_conf_hook)(struct config *);
 void	 proc_set_conf(proc_conf_hook);
+/* A peer's channel closed (the peer died; the parent will restart it
+ * and send a fresh channel). */
+typedef void (*proc_peer_hook)(enum proc_id);
+void	 proc_set_peer_closed(proc_peer_hook);
 /* The channel to a process, NULL while it is down. */
 struct ipc *proc_channel(enum proc_id);
 /* Queue a message to a process; returns -1 (logged) when it is down. */

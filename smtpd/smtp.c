@@ -1,137 +1,256 @@
 /*
  * Portcullis: the smtp front end process.  It takes the listening
- * sockets from the parent, accepts connections and speaks to clients.
- *
- * The foundation: connections are accepted on every listener and
- * greeted; the SMTP protocol itself (commands, TLS, the mail
- * transaction) comes with the core mail path.  Until then every command
- * but NOOP and QUIT is answered with 502 so that a client knows where it
- * stands, and idle sessions are closed after the RFC 5321 command
- * timeout.
+ * sockets and the certificates from the parent, accepts connections,
+ * and routes the answers of auth and the queue to the sessions waiting
+ * for them (smtp_session.c).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/tree.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 #include <event.h>
+#include <tls.h>
 
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
 #include "parent_imsg.h"
 #include "config.h"
+#include "tlsconf.h"
+#include "auth_imsg.h"
+#include "queue_imsg.h"
+#include "smtp.h"
 
-#define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, with CRLF */
-#define SMTP_CMD_TIMEOUT	300	/* RFC 5321 4.5.3.2.7 */
 #define SMTP_ACCEPT_PAUSE	1	/* seconds, when out of descriptors */
 
-struct smtp_listener {
-	TAILQ_ENTRY(smtp_listener) entry;
-	int			 fd;
-	uint32_t		 flags;
-	uint32_t		 port;
-	struct event		 ev;
-	struct event		 ev_pause;
+/* One server TLS context per pki, shared by the listeners using it. */
+struct smtp_tls {
+	TAILQ_ENTRY(smtp_tls)	 entry;
+	char			 name[CONFIG_NAME_MAX];
+	struct tls		*ctx;
 };
+TAILQ_HEAD(smtp_tlsq, smtp_tls);
 TAILQ_HEAD(smtp_listeners, smtp_listener);
 
-struct smtp_session {
-	uint64_t		 id;
-	struct bufferevent	*bev;
-};
-
+struct config			*smtp_conf;
 static struct smtp_listeners	 listeners = TAILQ_HEAD_INITIALIZER(listeners);
 static struct smtp_listeners	 incoming = TAILQ_HEAD_INITIALIZER(incoming);
-static char			 hostname[CONFIG_HOST_MAX] = "localhost";
-static uint64_t			 session_ids;
-
-static struct config		*smtp_conf;
+static struct smtp_tlsq		 tlsq = TAILQ_HEAD_INITIALIZER(tlsq);
 
 static void	 smtp_imsg(enum proc_id, struct ipc_msg *);
 static void	 smtp_config(struct config *);
+static void	 smtp_peer_closed(enum proc_id);
 static void	 smtp_accept(int, short, void *);
 static void	 smtp_resume(int, short, void *);
-static void	 smtp_listeners_swap(void);
-static void	 smtp_session_read(struct bufferevent *, void *);
-static void	 smtp_session_event(struct bufferevent *, short, void *);
-static void	 smtp_session_close(struct smtp_session *, const char *);
-static void	 smtp_reply(struct smtp_session *, const char *);
 
 void
 smtp(void)
 {
 	proc_set_dispatch(smtp_imsg);
 	proc_set_conf(smtp_config);
+	proc_set_peer_closed(smtp_peer_closed);
 }
 
-/* A new configuration: its listeners have arrived before it. */
+const char *
+smtp_hostname(void)
+{
+	return smtp_conf != NULL ? smtp_conf->hostname : "localhost";
+}
+
+static struct tls *
+smtp_tls_find(struct smtp_tlsq *q, const char *name)
+{
+	struct smtp_tls	*t;
+
+	TAILQ_FOREACH(t, q, entry)
+		if (strcmp(t->name, name) == 0)
+			return t->ctx;
+	return NULL;
+}
+
+/*
+ * A new configuration: new TLS contexts from the certificates the
+ * parent read, then the listeners that arrived with it replace the old
+ * ones.  Sessions already running keep their own TLS connections.
+ */
 static void
 smtp_config(struct config *conf)
 {
-	config_free(smtp_conf);
-	smtp_conf = conf;
-	if (strlcpy(hostname, conf->hostname, sizeof(hostname)) >=
-	    sizeof(hostname))
-		fatalx("hostname too long");
-	smtp_listeners_swap();
-}
-
-static void
-smtp_imsg(enum proc_id from, struct ipc_msg *m)
-{
+	struct smtp_tlsq	 fresh = TAILQ_HEAD_INITIALIZER(fresh);
 	struct smtp_listener	*l;
+	struct smtp_tls		*t;
+	struct tls_config	*cfg;
+	struct pki		*p;
+	char			 err[256];
 
-	if (from != PROC_PARENT)
-		fatalx("%s from %s: not for smtp",
-		    ipc_type_name(m->hdr.type), proc_name(from));
-	switch (m->hdr.type) {
-	case IMSG_PARENT_LISTENER:
-		if (m->fd == -1)
-			fatalx("IMSG_PARENT_LISTENER without a socket");
-		if ((l = calloc(1, sizeof(*l))) == NULL)
+	TAILQ_FOREACH(p, &conf->pkis, entry) {
+		if ((t = calloc(1, sizeof(*t))) == NULL)
 			fatal("calloc");
-		l->flags = ipc_get_u32(m);
-		l->port = ipc_get_u32(m);
-		(void)ipc_get_string(m);	/* pki: TLS comes with issue 3 */
-		ipc_end(m);
-		l->fd = m->fd;
-		m->fd = -1;
-		TAILQ_INSERT_TAIL(&incoming, l, entry);
-		return;
+		(void)strlcpy(t->name, p->name, sizeof(t->name));
+		cfg = tlsconf_server_mem(p->cert_mem, p->cert_len, p->key_mem,
+		    p->key_len, err, sizeof(err));
+		if (cfg == NULL ||
+		    (t->ctx = tlsconf_server_ctx(cfg, err, sizeof(err))) ==
+		    NULL)
+			log_warnx("pki %s: %s: TLS is not offered with it",
+			    p->name, err);
+		if (cfg != NULL)
+			tls_config_free(cfg);
+		/* the key lives on in libtls only */
+		freezero(p->key_mem, p->key_len);
+		p->key_mem = NULL;
+		p->key_len = 0;
+		TAILQ_INSERT_TAIL(&fresh, t, entry);
 	}
-	fatalx("%s from parent: not for smtp", ipc_type_name(m->hdr.type));
-}
-
-/* A new configuration brings the whole set of listeners anew. */
-static void
-smtp_listeners_swap(void)
-{
-	struct smtp_listener	*l;
+	while ((t = TAILQ_FIRST(&tlsq)) != NULL) {
+		TAILQ_REMOVE(&tlsq, t, entry);
+		tls_free(t->ctx);
+		free(t);
+	}
+	TAILQ_CONCAT(&tlsq, &fresh, entry);
 
 	while ((l = TAILQ_FIRST(&listeners)) != NULL) {
 		TAILQ_REMOVE(&listeners, l, entry);
 		event_del(&l->ev);
-		if (evtimer_initialized(&l->ev_pause))
-			evtimer_del(&l->ev_pause);
+		evtimer_del(&l->ev_pause);
 		close(l->fd);
 		free(l);
 	}
 	while ((l = TAILQ_FIRST(&incoming)) != NULL) {
 		TAILQ_REMOVE(&incoming, l, entry);
+		if (l->pki[0] != '\0')
+			l->tls = smtp_tls_find(&tlsq, l->pki);
 		event_set(&l->ev, l->fd, EV_READ | EV_PERSIST, smtp_accept, l);
 		event_add(&l->ev, NULL);
 		evtimer_set(&l->ev_pause, smtp_resume, l);
 		TAILQ_INSERT_TAIL(&listeners, l, entry);
 	}
+	config_free(smtp_conf);
+	smtp_conf = conf;
+}
+
+static void
+smtp_peer_closed(enum proc_id id)
+{
+	if (id == PROC_AUTH)
+		smtp_sessions_peer_lost(WAIT_RCPT, WAIT_RCPT);
+	else if (id == PROC_QUEUE)
+		smtp_sessions_peer_lost(WAIT_CREATE, WAIT_COMMIT);
+}
+
+static void
+smtp_listener_add(struct ipc_msg *m)
+{
+	struct smtp_listener	*l;
+	const char		*pki;
+
+	if (m->fd == -1)
+		fatalx("IMSG_PARENT_LISTENER without a socket");
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("calloc");
+	l->flags = ipc_get_u32(m);
+	l->port = ipc_get_u32(m);
+	pki = ipc_get_string(m);
+	ipc_end(m);
+	if (pki != NULL &&
+	    strlcpy(l->pki, pki, sizeof(l->pki)) >= sizeof(l->pki))
+		fatalx("IMSG_PARENT_LISTENER: pki name too long");
+	l->fd = m->fd;
+	m->fd = -1;
+	TAILQ_INSERT_TAIL(&incoming, l, entry);
+}
+
+/* An answer for a session; it may have gone meanwhile. */
+static struct smtp_session *
+session_for(struct ipc_msg *m, enum smtp_wait want)
+{
+	struct smtp_session	*s;
+
+	s = smtp_session_find(m->hdr.peerid);
+	if (s == NULL || s->wait != want)
+		return NULL;
+	return s;
+}
+
+static void
+smtp_imsg(enum proc_id from, struct ipc_msg *m)
+{
+	struct smtp_session	*s;
+	const char		*reason;
+	uint64_t		 msgid;
+	uint32_t		 verdict, line;
+
+	switch (m->hdr.type) {
+	case IMSG_PARENT_LISTENER:
+		if (from != PROC_PARENT)
+			break;
+		smtp_listener_add(m);
+		return;
+	case IMSG_AUTH_RCPT_RES:
+		if (from != PROC_AUTH)
+			break;
+		verdict = ipc_get_u32(m);
+		line = ipc_get_u32(m);
+		reason = ipc_get_string(m);
+		ipc_end(m);
+		if ((s = session_for(m, WAIT_RCPT)) != NULL)
+			smtp_session_rcpt_verdict(s, verdict, line,
+			    reason != NULL ? reason : "");
+		return;
+	case IMSG_QUEUE_CREATE_OK:
+		if (from != PROC_QUEUE)
+			break;
+		msgid = ipc_get_u64(m);
+		ipc_end(m);
+		if (m->fd == -1)
+			fatalx("IMSG_QUEUE_CREATE_OK without a file");
+		if ((s = session_for(m, WAIT_CREATE)) == NULL) {
+			/* the session went away: give the message back */
+			close(m->fd);
+			m->fd = -1;
+			(void)proc_compose(PROC_QUEUE, IMSG_QUEUE_ROLLBACK,
+			    m->hdr.peerid, -1, &msgid, sizeof(msgid));
+			return;
+		}
+		smtp_session_created(s, msgid, m->fd);
+		m->fd = -1;
+		return;
+	case IMSG_QUEUE_CREATE_FAIL:
+		if (from != PROC_QUEUE)
+			break;
+		reason = ipc_get_string(m);
+		ipc_end(m);
+		if ((s = session_for(m, WAIT_CREATE)) != NULL)
+			smtp_session_create_failed(s, reason != NULL ? reason :
+			    "unknown");
+		return;
+	case IMSG_QUEUE_COMMIT_OK:
+		if (from != PROC_QUEUE)
+			break;
+		msgid = ipc_get_u64(m);
+		ipc_end(m);
+		if ((s = session_for(m, WAIT_COMMIT)) != NULL)
+			smtp_session_committed(s, msgid);
+		return;
+	case IMSG_QUEUE_COMMIT_FAIL:
+		if (from != PROC_QUEUE)
+			break;
+		(void)ipc_get_u64(m);
+		reason = ipc_get_string(m);
+		ipc_end(m);
+		if ((s = session_for(m, WAIT_COMMIT)) != NULL)
+			smtp_session_commit_failed(s, reason != NULL ? reason :
+			    "unknown");
+		return;
+	}
+	fatalx("%s from %s: not for smtp", ipc_type_name(m->hdr.type),
+	    proc_name(from));
 }
 
 static void
@@ -148,125 +267,27 @@ static void
 smtp_accept(int fd, short event, void *arg)
 {
 	struct smtp_listener	*l = arg;
-	struct smtp_session	*s;
 	struct timeval		 tv = { SMTP_ACCEPT_PAUSE, 0 };
 	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	int			 sock;
+	socklen_t		 sslen;
+	int			 sock, n;
 
 	(void)event;
-	sock = accept4(fd, (struct sockaddr *)&ss, &sslen,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (sock == -1) {
-		if (errno == EMFILE || errno == ENFILE) {
-			log_warn("accept: pausing the listener");
-			event_del(&l->ev);
-			evtimer_add(&l->ev_pause, &tv);
-		} else if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			log_warn("accept");
-		return;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->bev = bufferevent_socket_new(NULL, sock,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warn("session");
-		free(s);
-		close(sock);
-		return;
-	}
-	s->id = ++session_ids;
-	tv.tv_sec = SMTP_CMD_TIMEOUT;
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_setcb(s->bev, smtp_session_read, NULL, smtp_session_event,
-	    s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	log_debug("%016llx smtp event=connect port=%u",
-	    (unsigned long long)s->id, l->port);
-	smtp_reply(s, "220 ");
-}
-
-static void
-smtp_reply(struct smtp_session *s, const char *code)
-{
-	if (strcmp(code, "220 ") == 0)
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		    "220 %s ESMTP Portcullis\r\n", hostname);
-	else
-		evbuffer_add_printf(bufferevent_get_output(s->bev), "%s\r\n",
-		    code);
-}
-
-static void
-smtp_session_read(struct bufferevent *bev, void *arg)
-{
-	struct smtp_session	*s = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	char			*line;
-	size_t			 len;
-
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
-		if (len + 2 > SMTP_LINE_MAX)
-			smtp_reply(s, "500 5.5.2 Line too long");
-		else if (strcasecmp(line, "QUIT") == 0) {
-			free(line);
-			smtp_reply(s, "221 2.0.0 Bye");
-			smtp_session_close(s, "quit");
+	/* take what is waiting, a bounded number at a time */
+	for (n = 0; n < 64; n++) {
+		sslen = sizeof(ss);
+		sock = accept4(fd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (sock == -1) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept: pausing the listener");
+				event_del(&l->ev);
+				evtimer_add(&l->ev_pause, &tv);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
 			return;
-		} else if (strcasecmp(line, "NOOP") == 0)
-			smtp_reply(s, "250 2.0.0 Ok");
-		else
-			smtp_reply(s, "502 5.5.1 Command not implemented");
-		free(line);
+		}
+		smtp_session_new(l, sock, &ss);
 	}
-	if (evbuffer_get_length(in) > SMTP_LINE_MAX) {
-		smtp_reply(s, "500 5.5.2 Line too long");
-		smtp_session_close(s, "line too long");
-	}
-}
-
-static void
-smtp_session_flushed(struct bufferevent *bev, void *arg)
-{
-	struct smtp_session	*s = arg;
-
-	(void)bev;
-	bufferevent_free(s->bev);
-	free(s);
-}
-
-/* Close once what is queued has been written. */
-static void
-smtp_session_close(struct smtp_session *s, const char *why)
-{
-	log_debug("%016llx smtp event=closed reason=\"%s\"",
-	    (unsigned long long)s->id, why);
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
-		smtp_session_flushed(s->bev, s);
-		return;
-	}
-	bufferevent_setcb(s->bev, NULL, smtp_session_flushed,
-	    smtp_session_event, s);
-}
-
-static void
-smtp_session_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct smtp_session	*s = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT) {
-		smtp_reply(s, "421 4.4.2 Timeout, closing the connection");
-		bufferevent_setcb(s->bev, NULL, smtp_session_flushed,
-		    smtp_session_event, s);
-		bufferevent_disable(s->bev, EV_READ);
-		bufferevent_enable(s->bev, EV_WRITE);
-		return;
-	}
-	log_debug("%016llx smtp event=closed reason=\"%s\"",
-	    (unsigned long long)s->id,
-	    (what & BEV_EVENT_EOF) ? "client closed" : "error");
-	bufferevent_free(s->bev);
-	free(s);
 }
