@@ -10,11 +10,14 @@
 #include "control_imsg.h"
 #include "queue_imsg.h"
 #include "auth_imsg.h"
+#include "delivery_imsg.h"
 
 const struct imsg_range imsg_ranges[] = {
 	{ "parent", IMSG_PARENT_BASE, IMSG_PARENT_COUNT, parent_imsg_names },
 	{ "auth", IMSG_AUTH_BASE, IMSG_AUTH_COUNT, auth_imsg_names },
 	{ "queue", IMSG_QUEUE_BASE, IMSG_QUEUE_COUNT, queue_imsg_names },
+	{ "delivery", IMSG_DELIVERY_BASE, IMSG_DELIVERY_COUNT,
+	    delivery_imsg_names },
 	{ "control", IMSG_CTL_BASE, IMSG_CTL_COUNT, control_imsg_names },
 };
 
