@@ -29,6 +29,7 @@
 
 int		 control_fd = -1;
 static char	 control_path[CONFIG_PATH_MAX];
+static char	 mailroot_buf[CONFIG_PATH_MAX];
 
 static int
 listener_same(const struct listener *a, const struct listener *b)
@@ -204,6 +205,10 @@ dirs_prepare(struct config *conf)
 		    "owner", conf->spool);
 		return -1;
 	}
+	if (mailroot(conf, dir, sizeof(dir)) == 0 && mkdir_p(dir, 0755) == -1) {
+		log_warn("mail root %s", dir);
+		return -1;
+	}
 	if (parent_dir(conf->control_socket, dir, sizeof(dir)) == -1 ||
 	    mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) == -1) {
 		log_warn("directory of %s", conf->control_socket);
@@ -373,11 +378,54 @@ worker_rootdir(const struct proc_info *pi, const struct config *conf)
 		return NULL;
 	case ROOT_SPOOL:
 		return conf->spool;
-	case ROOT_EMPTY:
 	case ROOT_MAIL:
-		/* The mail root comes with local delivery (issue 3); until
-		 * then the mailbox process has nothing to open. */
+		if (mailroot(conf, mailroot_buf, sizeof(mailroot_buf)) == 0)
+			return mailroot_buf;
+		/* FALLTHROUGH */
+	case ROOT_EMPTY:
 		return geteuid() == 0 ? SMTPD_EMPTYDIR : NULL;
 	}
 	return NULL;
+}
+
+/*
+ * The mail root: the deepest folder that holds every "deliver maildir"
+ * path, i.e. the common part of the templates before their first
+ * %{...}, cut at a '/'.  -1 when no domain is delivered to Maildirs.
+ */
+int
+mailroot(const struct config *conf, char *buf, size_t len)
+{
+	const struct accept_rule *a;
+	char			 t[CONFIG_PATH_MAX], *p;
+	size_t			 n;
+	int			 found = 0;
+
+	TAILQ_FOREACH(a, &conf->accepts, entry) {
+		if (a->deliver != ACCEPT_MAILDIR)
+			continue;
+		if (strlcpy(t, a->maildir, sizeof(t)) >= sizeof(t))
+			return -1;
+		if ((p = strstr(t, "%{")) != NULL)
+			*p = '\0';
+		if ((p = strrchr(t, '/')) == NULL)
+			return -1;
+		p[p == t ? 1 : 0] = '\0';
+		if (!found) {
+			if (strlcpy(buf, t, len) >= len)
+				return -1;
+			found = 1;
+			continue;
+		}
+		/* keep the common folders of buf and t */
+		for (n = 0; buf[n] != '\0' && buf[n] == t[n]; n++)
+			;
+		if (buf[n] != '\0' || (t[n] != '\0' && t[n] != '/')) {
+			buf[n] = '\0';
+			if ((p = strrchr(buf, '/')) == NULL)
+				return -1;
+			p[p == buf ? 1 : 0] = '\0';
+		}
+	}
+	return found ? 0 : -1;
 }

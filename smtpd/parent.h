@@ -77,6 +77,7 @@ int	 control_open(struct config *);
 void	 control_cleanup(void);
 int	 dirs_prepare(struct config *);
 int	 pki_load_all(struct config *);
+int	 mailroot(const struct config *, char *, size_t);
 const char *worker_rootdir(const struct proc_info *, const struct config *);
 
 /* smtpd.c */

@@ -312,3 +312,24 @@ def test_ctrl_c_to_the_process_group_stops_without_restarts(tmp_path):
     text = d.log()
     assert "restarting" not in text
     assert "received SIGINT" in text
+
+
+def test_mailbox_lives_in_the_mail_root(make_daemon, tmp_path):
+    """The mailbox process is chrooted (as root) or at home (otherwise)
+    in the deepest folder holding every Maildir; the parent creates it."""
+    d = make_daemon(start=False)
+    mail = tmp_path / "mail"
+    d.write_config(d.base_config() +
+                   f'accept for domain "example.com" deliver maildir '
+                   f'"{mail}/%{{domain}}/%{{user}}"\n'
+                   f'accept for domain "example.org" deliver maildir '
+                   f'"{mail}/org/%{{user}}"\n')
+    if os.geteuid() == 0:
+        os.chmod(tmp_path, 0o755)
+    d.start()
+    assert mail.is_dir()
+    pid = d.worker_pid("mailbox")
+    if os.geteuid() == 0:
+        assert os.readlink(f"/proc/{pid}/root") == str(mail)
+    else:
+        assert os.readlink(f"/proc/{pid}/cwd") == str(mail)
