@@ -203,6 +203,7 @@ static const struct sb_rule queue_rules[] = {
 	ALLOW(ftruncate),
 	ALLOW(fsync),
 	ALLOW(fdatasync),
+	ALLOW(syncfs),			/* group commit: queue_store.c */
 	ALLOW(flock),
 	ALLOW(mkdir),
 	ALLOW(mkdirat),

@@ -1,23 +1,138 @@
 /*
- * Portcullis: the queue process: the durable spool, scheduling, retries and bounces (issue 3).
+ * Portcullis: the queue process: the durable spool (queue_store.c),
+ * the queue side of queue_imsg.h, group commit.  Scheduling, retries
+ * and bounces come next, on the index queue_store.h exposes.
  *
- * The foundation: the process starts, drops its privileges, enters its
- * sandbox, takes its channels and its configuration, and waits.
+ * Transactions.  CREATE_REQ creates incoming/<msgid>/message and hands
+ * the front end a descriptor; ENVELOPE frames are collected per msgid;
+ * COMMIT_REQ writes the envelopes and joins the next batch.
+ *
+ * Group commit.  When a commit arrives and no sync is scheduled, a
+ * zero-delay timer is armed: libevent runs timers after it has polled
+ * and dispatched every readable channel, so the commits already in the
+ * socket buffers join the batch.  store_sync() then makes the whole
+ * batch durable (two syncfs(), whatever its size) and COMMIT_OK goes
+ * out for each message.  Commits that arrive while the process is in
+ * syncfs() wait in the socket buffers and form the next batch: no
+ * per-message process, thread or fsync.
+ *
+ * Bounds.  The front end is trusted but a bug there must not exhaust
+ * us.  A malformed frame, an unknown msgid or a frame out of sequence
+ * is fatal (our own process speaks nonsense).  Beyond the bounds the
+ * queue answers instead: at most QUEUE_MAX_TX open transactions (then
+ * CREATE_FAIL), at most STORE_MAX_RCPTS envelopes in one and
+ * QUEUE_MAX_EVPS buffered in all (then the envelopes are dropped and
+ * the commit gets COMMIT_FAIL), so one runaway session cannot take the
+ * queue, and every other session's mail, down with it.
+ *
+ * When the front end goes away its open transactions are rolled back:
+ * noticed by its channel going down (checked every second while
+ * transactions are open), or by a frame from a new front-end pid.
+ * Commits already in a batch complete: the message is delivered even
+ * though the client saw no 250 (at-least-once).
  */
 #include <sys/types.h>
+#include <sys/time.h>
+#include <sys/tree.h>
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event.h>
 
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
 #include "parent_imsg.h"
+#include "queue_imsg.h"
+#include "envelope.h"
+#include "envelope_io.h"
+#include "mailaddr.h"
+#include "queue_store.h"
+
+#define QUEUE_MAX_TX	16384		/* open transactions */
+#define QUEUE_MAX_EVPS	65536		/* envelopes buffered, all tx */
+
+enum tx_state {
+	TX_OPEN,		/* body being written, envelopes arriving */
+	TX_COMMITTING		/* in the batch of the next store_sync() */
+};
+
+struct qtx {
+	RB_ENTRY(qtx)	 entry;
+	uint64_t	 msgid;
+	uint32_t	 peerid;	/* the front end's session */
+	pid_t		 pid;		/* the front end's process */
+	int		 chanfd;	/* its channel, when created */
+	enum tx_state	 state;
+	const char	*fail;		/* a bound was hit: COMMIT_FAIL */
+	uint64_t	 size;
+	size_t		 nrcpt;
+	struct envelope	*evp;
+	size_t		 nevp, cap;
+	char		 sender[MAILADDR_STRSIZE];
+};
+
+RB_HEAD(qtx_tree, qtx);
+
+static int	 qtx_cmp(struct qtx *, struct qtx *);
+RB_PROTOTYPE(qtx_tree, qtx, entry, qtx_cmp);
+RB_GENERATE(qtx_tree, qtx, entry, qtx_cmp);
+
+static struct qtx_tree	 txs = RB_INITIALIZER(&txs);
+static size_t		 ntx_open, nevp_buffered;
+static pid_t		 smtp_pid;
+static struct event	 ev_sync, ev_reap;
+static int		 sync_scheduled, reap_scheduled;
 
 static void	 queue_imsg(enum proc_id, struct ipc_msg *);
+static void	 queue_create(struct ipc_msg *);
+static void	 queue_envelope(struct ipc_msg *);
+static void	 queue_commit(struct ipc_msg *);
+static void	 queue_rollback(struct ipc_msg *);
+static void	 queue_sync(int, short, void *);
+static void	 queue_committed(uint64_t, int, void *);
+static void	 queue_reap(int, short, void *);
+static void	 queue_frontend_gone(const char *, pid_t, int);
+static void	 tx_free(struct qtx *);
+static void	 tx_drop_envelopes(struct qtx *, const char *);
+static struct qtx *tx_find(struct ipc_msg *, uint64_t);
+static void	 reply_fail(uint32_t, uint32_t, uint64_t, int, const char *);
+
+static int
+qtx_cmp(struct qtx *a, struct qtx *b)
+{
+	if (a->msgid != b->msgid)
+		return a->msgid < b->msgid ? -1 : 1;
+	return 0;
+}
 
 void
 queue(void)
 {
+	struct timespec	 t0, t1;
+	const struct store_stats *st;
+	long long	 ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_init() == -1)
+		fatalx("cannot set up the spool");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000LL +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	st = store_stats();
+	log_info("queue event=recover messages=%zu envelopes=%zu "
+	    "removed-incoming=%llu corrupt=%llu time=%lldms",
+	    store_msg_count(), store_evp_count(),
+	    (unsigned long long)st->removed_incoming,
+	    (unsigned long long)st->corrupt, ms);
+
+	evtimer_set(&ev_sync, queue_sync, NULL);
+	evtimer_set(&ev_reap, queue_reap, NULL);
 	proc_set_dispatch(queue_imsg);
 }
 
@@ -27,11 +142,396 @@ queue_imsg(enum proc_id from, struct ipc_msg *m)
 	if (from == PROC_PARENT) {
 		switch (m->hdr.type) {
 		case IMSG_PARENT_CONF_START:
+		case IMSG_PARENT_CONF_ITEM:
 		case IMSG_PARENT_CONF_END:
 			/* Nothing of the configuration is queue's yet. */
 			return;
 		}
 	}
+	if (from != PROC_SMTP)
+		fatalx("%s from %s: not for queue", ipc_type_name(m->hdr.type),
+		    proc_name(from));
+
+	if ((pid_t)m->hdr.pid != smtp_pid) {
+		smtp_pid = (pid_t)m->hdr.pid;
+		queue_frontend_gone("restarted", smtp_pid, -1);
+	}
+
+	switch (m->hdr.type) {
+	case IMSG_QUEUE_CREATE_REQ:
+		queue_create(m);
+		return;
+	case IMSG_QUEUE_ENVELOPE:
+		queue_envelope(m);
+		return;
+	case IMSG_QUEUE_COMMIT_REQ:
+		queue_commit(m);
+		return;
+	case IMSG_QUEUE_ROLLBACK:
+		queue_rollback(m);
+		return;
+	}
 	fatalx("%s from %s: not for queue", ipc_type_name(m->hdr.type),
 	    proc_name(from));
+}
+
+static struct qtx *
+tx_find(struct ipc_msg *m, uint64_t msgid)
+{
+	struct qtx	 key, *tx;
+
+	key.msgid = msgid;
+	tx = RB_FIND(qtx_tree, &txs, &key);
+	if (tx == NULL)
+		fatalx("%s from %s: unknown message %016llx",
+		    ipc_type_name(m->hdr.type), m->peer,
+		    (unsigned long long)msgid);
+	if (tx->peerid != m->hdr.peerid)
+		fatalx("%s from %s: message %016llx is not session %08x's",
+		    ipc_type_name(m->hdr.type), m->peer,
+		    (unsigned long long)msgid, m->hdr.peerid);
+	return tx;
+}
+
+static void
+tx_drop_envelopes(struct qtx *tx, const char *why)
+{
+	if (tx->fail == NULL)
+		tx->fail = why;
+	nevp_buffered -= tx->nevp;
+	free(tx->evp);
+	tx->evp = NULL;
+	tx->nevp = tx->cap = 0;
+}
+
+static void
+tx_free(struct qtx *tx)
+{
+	RB_REMOVE(qtx_tree, &txs, tx);
+	if (tx->state == TX_OPEN)
+		ntx_open--;
+	nevp_buffered -= tx->nevp;
+	free(tx->evp);
+	free(tx);
+}
+
+static void
+reply_fail(uint32_t type, uint32_t peerid, uint64_t msgid, int withid,
+    const char *reason)
+{
+	struct ipc	*ch;
+	struct ipc_obuf	*b;
+
+	if ((ch = proc_channel(PROC_SMTP)) == NULL)
+		return;
+	b = ipc_create(ch, type, peerid, -1);
+	if (withid)
+		ipc_add_u64(b, msgid);
+	ipc_add_string(b, reason);
+	if (ipc_close(b) == -1)
+		log_warn("cannot send %s to smtp", ipc_type_name(type));
+}
+
+static void
+queue_create(struct ipc_msg *m)
+{
+	struct ipc	*ch;
+	struct ipc_obuf	*b;
+	struct qtx	*tx;
+	char		 reason[128];
+	uint64_t	 msgid;
+	int		 fd;
+
+	ipc_end(m);
+	if (ntx_open >= QUEUE_MAX_TX) {
+		log_warnx("queue event=create-fail session=%08x "
+		    "reason=\"too many open transactions\"", m->hdr.peerid);
+		reply_fail(IMSG_QUEUE_CREATE_FAIL, m->hdr.peerid, 0, 0,
+		    "cannot create a message: too many open transactions");
+		return;
+	}
+	if (store_create(&msgid, &fd) == -1) {
+		(void)snprintf(reason, sizeof(reason),
+		    "cannot create a message: %s", strerror(errno));
+		log_warnx("queue event=create-fail session=%08x reason=\"%s\"",
+		    m->hdr.peerid, reason);
+		reply_fail(IMSG_QUEUE_CREATE_FAIL, m->hdr.peerid, 0, 0, reason);
+		return;
+	}
+	if ((tx = calloc(1, sizeof(*tx))) == NULL)
+		fatal("%s", __func__);
+	ch = proc_channel(PROC_SMTP);
+	tx->msgid = msgid;
+	tx->peerid = m->hdr.peerid;
+	tx->pid = (pid_t)m->hdr.pid;
+	tx->chanfd = ch != NULL ? ch->fd : -1;
+	tx->state = TX_OPEN;
+	RB_INSERT(qtx_tree, &txs, tx);
+	ntx_open++;
+
+	b = ch != NULL ? ipc_create(ch, IMSG_QUEUE_CREATE_OK, tx->peerid, fd) :
+	    NULL;
+	ipc_add_u64(b, msgid);
+	if (ch == NULL || ipc_close(b) == -1) {
+		log_warn("cannot send IMSG_QUEUE_CREATE_OK to smtp");
+		close(fd);
+		store_rollback(msgid);
+		tx_free(tx);
+		return;
+	}
+	log_debug("%016llx queue event=create session=%08x",
+	    (unsigned long long)msgid, tx->peerid);
+	if (!reap_scheduled) {
+		struct timeval	 tv = { 1, 0 };
+
+		evtimer_add(&ev_reap, &tv);
+		reap_scheduled = 1;
+	}
+}
+
+static void
+queue_envelope(struct ipc_msg *m)
+{
+	struct envelope	 evp;
+	struct envelope	*nv;
+	struct qtx	*tx;
+	uint64_t	 msgid;
+	size_t		 ncap;
+
+	msgid = ipc_get_u64(m);
+	envelope_get(m, &evp);
+	ipc_end(m);
+	tx = tx_find(m, msgid);
+	if (tx->state != TX_OPEN)
+		fatalx("%s from %s: message %016llx is being committed",
+		    ipc_type_name(m->hdr.type), m->peer,
+		    (unsigned long long)msgid);
+	tx->nrcpt++;
+	if (tx->fail != NULL)
+		return;
+	if (tx->nevp >= STORE_MAX_RCPTS) {
+		log_warnx("%016llx queue: more than %d recipients",
+		    (unsigned long long)msgid, STORE_MAX_RCPTS);
+		tx_drop_envelopes(tx, "too many recipients");
+		return;
+	}
+	if (nevp_buffered >= QUEUE_MAX_EVPS) {
+		log_warnx("%016llx queue: %d envelopes buffered",
+		    (unsigned long long)msgid, QUEUE_MAX_EVPS);
+		tx_drop_envelopes(tx, "too many recipients pending");
+		return;
+	}
+	if (tx->nevp == tx->cap) {
+		ncap = tx->cap ? tx->cap * 2 : 4;
+		if (ncap > STORE_MAX_RCPTS)
+			ncap = STORE_MAX_RCPTS;
+		if ((nv = reallocarray(tx->evp, ncap, sizeof(*nv))) == NULL)
+			fatal("%s", __func__);
+		tx->evp = nv;
+		tx->cap = ncap;
+	}
+	/* The identity and the bookkeeping are the queue's. */
+	evp.msgid = msgid;
+	evp.idx = (uint32_t)tx->nevp;
+	evp.lasttry = 0;
+	evp.attempts = 0;
+	evp.warned = 0;
+	evp.error[0] = '\0';
+	tx->evp[tx->nevp++] = evp;
+	nevp_buffered++;
+}
+
+static void
+queue_commit(struct ipc_msg *m)
+{
+	struct qtx	*tx;
+	struct timeval	 tv = { 0, 0 };
+	char		 reason[128];
+	uint64_t	 msgid, size;
+	time_t		 now;
+	size_t		 i;
+
+	msgid = ipc_get_u64(m);
+	size = ipc_get_u64(m);
+	ipc_end(m);
+	tx = tx_find(m, msgid);
+	if (tx->state != TX_OPEN)
+		fatalx("%s from %s: message %016llx committed twice",
+		    ipc_type_name(m->hdr.type), m->peer,
+		    (unsigned long long)msgid);
+	if (tx->fail == NULL && tx->nevp == 0)
+		tx->fail = "no recipients";
+	if (tx->fail != NULL) {
+		(void)snprintf(reason, sizeof(reason), "cannot commit: %s",
+		    tx->fail);
+		goto fail;
+	}
+	now = time(NULL);
+	for (i = 0; i < tx->nevp; i++) {
+		tx->evp[i].ctime = now;
+		tx->evp[i].nexttry = now;
+	}
+	if (store_commit_prepare(msgid, tx->evp, tx->nevp, size) == -1) {
+		if (errno == EMSGSIZE)
+			(void)snprintf(reason, sizeof(reason), "cannot commit: "
+			    "the message file is not %llu bytes",
+			    (unsigned long long)size);
+		else
+			(void)snprintf(reason, sizeof(reason),
+			    "cannot commit: %s", strerror(errno));
+		goto fail;
+	}
+	if (mailaddr_format(&tx->evp[0].sender, tx->sender,
+	    sizeof(tx->sender)) == -1)
+		(void)strlcpy(tx->sender, "?", sizeof(tx->sender));
+	tx->size = size;
+	tx->state = TX_COMMITTING;
+	ntx_open--;
+	nevp_buffered -= tx->nevp;
+	free(tx->evp);
+	tx->evp = NULL;
+	tx->nevp = tx->cap = 0;
+	if (!sync_scheduled) {
+		evtimer_add(&ev_sync, &tv);
+		sync_scheduled = 1;
+	}
+	return;
+
+ fail:
+	log_warnx("%016llx queue event=commit-fail session=%08x rcpts=%zu "
+	    "reason=\"%s\"", (unsigned long long)msgid, tx->peerid, tx->nrcpt,
+	    reason);
+	reply_fail(IMSG_QUEUE_COMMIT_FAIL, tx->peerid, msgid, 1, reason);
+	store_rollback(msgid);
+	tx_free(tx);
+}
+
+static void
+queue_rollback(struct ipc_msg *m)
+{
+	struct qtx	 key, *tx;
+
+	key.msgid = ipc_get_u64(m);
+	ipc_end(m);
+	/* The front end may abandon what we already failed or dropped. */
+	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL) {
+		log_debug("%016llx queue: rollback of an unknown message",
+		    (unsigned long long)key.msgid);
+		return;
+	}
+	if (tx->peerid != m->hdr.peerid)
+		fatalx("%s from %s: message %016llx is not session %08x's",
+		    ipc_type_name(m->hdr.type), m->peer,
+		    (unsigned long long)key.msgid, m->hdr.peerid);
+	if (tx->state != TX_OPEN) {
+		/* Too late: it is in a batch and will be delivered. */
+		log_debug("%016llx queue: rollback during commit",
+		    (unsigned long long)key.msgid);
+		return;
+	}
+	log_debug("%016llx queue event=rollback session=%08x",
+	    (unsigned long long)tx->msgid, tx->peerid);
+	store_rollback(tx->msgid);
+	tx_free(tx);
+}
+
+static void
+queue_sync(int fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	sync_scheduled = 0;
+	(void)store_sync(queue_committed, NULL);
+	if (store_sync_pending() && !sync_scheduled) {
+		evtimer_add(&ev_sync, &tv);
+		sync_scheduled = 1;
+	}
+}
+
+static void
+queue_committed(uint64_t msgid, int err, void *arg)
+{
+	struct qtx	 key, *tx;
+	struct ipc	*ch;
+	struct ipc_obuf	*b;
+	char		 reason[128];
+
+	(void)arg;
+	key.msgid = msgid;
+	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL)
+		return;		/* an envelope update, not a commit */
+	ch = proc_channel(PROC_SMTP);
+	if (err != 0) {
+		(void)snprintf(reason, sizeof(reason), "cannot commit: %s",
+		    strerror(err));
+		log_warnx("%016llx queue event=commit-fail session=%08x "
+		    "reason=\"%s\"", (unsigned long long)msgid, tx->peerid,
+		    reason);
+		if (tx->pid == smtp_pid)
+			reply_fail(IMSG_QUEUE_COMMIT_FAIL, tx->peerid, msgid, 1,
+			    reason);
+		tx_free(tx);
+		return;
+	}
+	log_info("%016llx queue event=commit from=<%s> rcpts=%zu size=%llu",
+	    (unsigned long long)msgid, tx->sender, tx->nrcpt,
+	    (unsigned long long)tx->size);
+	if (ch != NULL && tx->pid == smtp_pid) {
+		b = ipc_create(ch, IMSG_QUEUE_COMMIT_OK, tx->peerid, -1);
+		ipc_add_u64(b, msgid);
+		if (ipc_close(b) == -1)
+			log_warn("cannot send IMSG_QUEUE_COMMIT_OK to smtp");
+	}
+	tx_free(tx);
+}
+
+/*
+ * The front end went away with transactions open: roll back those not
+ * of process pid or not of channel chanfd (-1: any; pid 0 keeps none).
+ * Those already in a batch are committed anyway.
+ */
+static void
+queue_frontend_gone(const char *why, pid_t pid, int chanfd)
+{
+	struct qtx	*tx, *next;
+	size_t		 n = 0;
+
+	RB_FOREACH_SAFE(tx, qtx_tree, &txs, next) {
+		if (tx->state != TX_OPEN)
+			continue;
+		if ((pid == -1 || tx->pid == pid) &&
+		    (chanfd == -1 || tx->chanfd == chanfd))
+			continue;
+		store_rollback(tx->msgid);
+		tx_free(tx);
+		n++;
+	}
+	if (n > 0)
+		log_info("queue event=rollback reason=\"front end %s\" "
+		    "messages=%zu", why, n);
+}
+
+/* While transactions are open, look every second whether the channel
+ * they came by is still there. */
+static void
+queue_reap(int fd, short ev, void *arg)
+{
+	struct ipc	*ch;
+	struct timeval	 tv = { 1, 0 };
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	reap_scheduled = 0;
+	if ((ch = proc_channel(PROC_SMTP)) == NULL)
+		queue_frontend_gone("down", 0, 0);
+	else
+		queue_frontend_gone("replaced", -1, ch->fd);
+	if (ntx_open > 0) {
+		evtimer_add(&ev_reap, &tv);
+		reap_scheduled = 1;
+	}
 }

@@ -1,0 +1,171 @@
+/*
+ * Portcullis: the durable message store of the queue process, and the
+ * in-memory index of its envelopes that the scheduler walks.
+ *
+ * Everything is relative to the current directory, the spool (the
+ * queue process is chrooted or chdir'ed there).  Layout:
+ *
+ *	incoming/<msgid>/message	a body being received (front end
+ *					writes it through a passed fd)
+ *	incoming/<msgid>/envelopes	written at commit time
+ *	queue/<hh>/<msgid>/message	a committed message ...
+ *	queue/<hh>/<msgid>/envelopes	... and its envelopes: the
+ *					message is committed iff this
+ *					directory exists under queue/
+ *	queue/<hh>/<msgid>/envelopes.new  an update not yet renamed
+ *	corrupt/<msgid>			what recovery could not read
+ *
+ * msgid is 64 bits: the high 32 the time in seconds (so ids sort by
+ * age), the low 32 random; <msgid> is %016llx and <hh> its lowest byte
+ * in hex, so 256 buckets keep 100,000 messages at ~400 a folder.  One
+ * folder per message makes the commit a single rename.
+ *
+ * The envelopes file is a header, then one envelope_dump() block per
+ * live recipient, each after an empty line:
+ *
+ *	queue: 1
+ *	msgid: 0123456789abcdef
+ *	size: 1234
+ *	envelopes: 2
+ *
+ *	version: 1
+ *	...
+ *
+ * See queue_store.c for the commit protocol and why a crash at any
+ * point leaves either nothing or the whole message.
+ */
+#ifndef PORTCULLIS_QUEUE_STORE_H
+#define PORTCULLIS_QUEUE_STORE_H
+
+#include <sys/types.h>
+#include <sys/tree.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include "envelope.h"
+#include "envelope_io.h"
+
+#define STORE_MAX_RCPTS		1000	/* envelopes of one message */
+#define STORE_FILE_MAX		(64 + STORE_MAX_RCPTS * (ENVELOPE_DUMP_MAX + 1))
+
+/*
+ * The index: a compact entry per live envelope, the full envelope
+ * stays on disk (store_envelope_load()).  Envelopes waiting for a
+ * delivery attempt are in a tree ordered by (nexttry, msgid, idx):
+ * RB_MIN is the next one due, O(log n) to take out or put back.
+ */
+#define QEVP_SCHEDULED	0	/* in the schedule tree */
+#define QEVP_INFLIGHT	1	/* handed to delivery, out of the tree */
+#define QEVP_HELD	2	/* paused or held by the operator */
+#define QEVP_DONE	3	/* delivered or bounced: gone from disk */
+
+struct qmsg;
+
+struct qevp {
+	RB_ENTRY(qevp)	 sched;
+	struct qmsg	*msg;
+	time_t		 nexttry;
+	uint32_t	 idx;
+	uint32_t	 attempts;
+	uint8_t		 dest;		/* DEST_* */
+	uint8_t		 state;		/* QEVP_* */
+};
+
+struct qmsg {
+	RB_ENTRY(qmsg)	 entry;
+	uint64_t	 msgid;
+	uint64_t	 size;		/* of the body, in bytes */
+	time_t		 ctime;
+	uint32_t	 flags;		/* EF_* of the first envelope */
+	uint32_t	 nlive;		/* envelopes not QEVP_DONE */
+	uint32_t	 nevp;
+	int		 dirty;		/* envelopes.new awaits a sync */
+	struct qevp	 evp[];		/* nevp, by ascending idx */
+};
+
+RB_HEAD(qsched_tree, qevp);
+RB_HEAD(qmsg_tree, qmsg);
+RB_PROTOTYPE(qsched_tree, qevp, sched, qevp_cmp);
+RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
+
+/* Set up the folders and recover the spool into the index: committed
+ * messages are loaded, incoming ones removed, unreadable ones moved to
+ * corrupt/.  0, or -1 (logged) when the spool is unusable. */
+int	 store_init(void);
+/* Forget the index and anything prepared (nothing on disk changes). */
+void	 store_close(void);
+
+/* A new message: incoming/<msgid>/message, opened for writing
+ * (O_CREAT|O_EXCL, 0600, O_CLOEXEC).  0, or -1 with errno. */
+int	 store_create(uint64_t *, int *);
+/* Drop a message that was created and not committed. */
+void	 store_rollback(uint64_t);
+
+/* Write the envelopes of a created message (n >= 1, their msgid and
+ * idx already set, idx ascending) and queue it for the next
+ * store_sync(); size is what the front end says it wrote, checked.  0,
+ * or -1 with errno (the message is still the caller's to roll back). */
+int	 store_commit_prepare(uint64_t, const struct envelope *, size_t,
+	    uint64_t);
+/* Make every prepared commit and pending update durable, with at most
+ * two syncfs() whatever their number, and put the committed messages in
+ * the index.  done(msgid, 0) for each message committed, done(msgid,
+ * errno) for each that failed (it is gone).  Returns the number of
+ * messages committed. */
+size_t	 store_sync(void (*)(uint64_t, int, void *), void *);
+/* 1 when prepared commits or updates wait for store_sync(). */
+int	 store_sync_pending(void);
+
+/* Remove a committed message and its envelopes. */
+int	 store_remove(uint64_t);
+/* Rewrite a committed envelope (attempts, lasttry, nexttry, warned,
+ * error; the rest must not change) and update the index.  Durable at
+ * the next store_sync(); until then a crash keeps the old version. */
+int	 store_envelope_update(const struct envelope *);
+/* Delete one envelope (delivered or bounced); the message goes with
+ * its last envelope. */
+int	 store_envelope_delete(uint64_t, uint32_t);
+/* Read one envelope back from disk.  0, or -1 with errno. */
+int	 store_envelope_load(uint64_t, uint32_t, struct envelope *);
+/* The body, read-only, for delivery.  A descriptor, or -1 with errno. */
+int	 store_open_body(uint64_t);
+
+/* The index. */
+struct qmsg	*store_msg_find(uint64_t);
+struct qmsg	*store_msg_first(void);		/* by msgid */
+struct qmsg	*store_msg_next(struct qmsg *);
+size_t		 store_msg_count(void);
+size_t		 store_evp_count(void);		/* live envelopes */
+/* The next envelope due (smallest nexttry), or NULL; then the next. */
+struct qevp	*store_sched_first(void);
+struct qevp	*store_sched_next(struct qevp *);
+/* Move an envelope between states; back to QEVP_SCHEDULED it goes
+ * into the tree at its nexttry. */
+void		 store_sched_set(struct qevp *, int);
+void		 store_sched_retime(struct qevp *, time_t);
+
+/* Counters, for tests and `smtpctl show stats`. */
+struct store_stats {
+	uint64_t	 syncs;		/* syncfs() calls */
+	uint64_t	 commits;
+	uint64_t	 recovered;
+	uint64_t	 removed_incoming;
+	uint64_t	 corrupt;
+};
+const struct store_stats *store_stats(void);
+
+#ifdef PORTCULLIS_REGRESS
+/* Test builds: called at each step boundary of the commit, update and
+ * remove paths (STORE_STEP_*), so that a test can _exit() there. */
+#define STORE_STEP_PREPARED	1	/* envelopes written */
+#define STORE_STEP_DATA_SYNCED	2	/* first syncfs done */
+#define STORE_STEP_RENAMED	3	/* after each commit rename */
+#define STORE_STEP_NAMES_SYNCED	4	/* second syncfs done */
+#define STORE_STEP_UPDATE_WRITTEN 5	/* envelopes.new written */
+#define STORE_STEP_UPDATE_RENAMED 6
+#define STORE_STEP_REMOVE	7	/* after each unlink of a remove */
+extern void	(*store_test_step)(int);
+#endif
+
+#endif

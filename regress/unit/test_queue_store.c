@@ -1,0 +1,870 @@
+/*
+ * Portcullis: the durable store.  Every test runs in a fresh spool
+ * (mkdtemp, chdir into it).  Recovery is checked by forgetting the
+ * index (store_close()) and running store_init() again; crashes by a
+ * child that _exit()s at a step boundary (store_test_step), after which
+ * the parent recovers and finds each message whole or absent.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include <event.h>
+
+#include "unit.h"
+#include "ipc.h"
+#include "log.h"
+#include "proc.h"
+#include "parent_imsg.h"
+#include "queue_imsg.h"
+#include "mailaddr.h"
+#include "envelope.h"
+#include "envelope_io.h"
+#include "queue_store.h"
+
+static char	 topdir[] = "/tmp/portcullis-store.XXXXXX";
+static int	 nspool;
+static int	 ndone, nfailed;
+static uint64_t	 lastdone;
+
+static const char body[] = "Received: from x\r\nSubject: hi\r\n\r\nhello\r\n";
+
+static void
+fresh_spool(void)
+{
+	char	 path[256];
+
+	store_close();
+	(void)snprintf(path, sizeof(path), "%s/%d", topdir, ++nspool);
+	if (mkdir(path, 0700) == -1 || chdir(path) == -1) {
+		perror(path);
+		exit(2);
+	}
+	if (store_init() == -1) {
+		printf("store_init failed in %s\n", path);
+		exit(2);
+	}
+}
+
+static int
+recover(void)
+{
+	store_close();
+	return store_init();
+}
+
+static void
+done(uint64_t msgid, int err, void *arg)
+{
+	(void)arg;
+	lastdone = msgid;
+	if (err == 0)
+		ndone++;
+	else
+		nfailed++;
+}
+
+static void
+mkevp(struct envelope *e, uint64_t msgid, uint32_t idx, time_t t)
+{
+	char	 rcpt[64];
+
+	memset(e, 0, sizeof(*e));
+	e->msgid = msgid;
+	e->idx = idx;
+	(void)mailaddr_parse_path("<sender@example.org>", 20, 0, &e->sender,
+	    NULL, NULL);
+	(void)snprintf(rcpt, sizeof(rcpt), "<rcpt%u@example.com>", idx);
+	(void)mailaddr_parse_path(rcpt, strlen(rcpt), 0, &e->rcpt, NULL,
+	    NULL);
+	(void)strlcpy(e->helo, "client.example", sizeof(e->helo));
+	(void)strlcpy(e->client, "192.0.2.7", sizeof(e->client));
+	e->ctime = t;
+	e->nexttry = t;
+}
+
+/* Create, write and prepare a message of n recipients; its id. */
+static uint64_t
+make_message(int n, time_t t)
+{
+	struct envelope	 evp[8];
+	uint64_t	 id;
+	int		 fd, i;
+
+	if (store_create(&id, &fd) == -1) {
+		printf("store_create: %s\n", strerror(errno));
+		return 0;
+	}
+	if (write(fd, body, sizeof(body) - 1) != sizeof(body) - 1)
+		return 0;
+	close(fd);
+	for (i = 0; i < n; i++)
+		mkevp(&evp[i], id, i, t);
+	if (store_commit_prepare(id, evp, n, sizeof(body) - 1) == -1) {
+		printf("store_commit_prepare: %s\n", strerror(errno));
+		return 0;
+	}
+	return id;
+}
+
+static int
+count_entries(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* 1 when the message is in the index with n envelopes and its body. */
+static int
+message_whole(uint64_t id, int n)
+{
+	struct qmsg	*qm;
+	struct envelope	 e;
+	char		 buf[256];
+	ssize_t		 r;
+	int		 fd, i;
+
+	if ((qm = store_msg_find(id)) == NULL || (int)qm->nlive != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (store_envelope_load(id, i, &e) == -1 || e.idx != (uint32_t)i)
+			return 0;
+	if ((fd = store_open_body(id)) == -1)
+		return 0;
+	r = read(fd, buf, sizeof(buf));
+	close(fd);
+	return r == sizeof(body) - 1 && memcmp(buf, body, r) == 0;
+}
+
+static void
+test_commit_recover(void)
+{
+	struct envelope	 e, want;
+	uint64_t	 id, syncs;
+	char		 path[128];
+	struct stat	 st;
+
+	fresh_spool();
+	syncs = store_stats()->syncs;
+	ndone = nfailed = 0;
+	id = make_message(2, 1700000000);
+	CHECK(id != 0, "make_message");
+	CHECK(store_sync_pending(), "nothing pending");
+	CHECK(store_msg_find(id) == NULL, "in the index before the sync");
+	CHECK(store_sync(done, NULL) == 1, "sync");
+	CHECK(ndone == 1 && nfailed == 0 && lastdone == id, "done %d/%d",
+	    ndone, nfailed);
+	CHECK(store_stats()->syncs - syncs == 2, "syncs %llu",
+	    (unsigned long long)(store_stats()->syncs - syncs));
+	CHECK(!store_sync_pending(), "still pending");
+	CHECK(message_whole(id, 2), "not whole after commit");
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx/envelopes",
+	    (unsigned)(id & 0xff), (unsigned long long)id);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+	    "%s missing or mode %o", path, st.st_mode & 0777);
+	CHECK(count_entries("incoming") == 0, "incoming not empty");
+	CHECK((id >> 32) >= 1700000000ULL, "msgid %016llx has no time",
+	    (unsigned long long)id);
+
+	CHECK(recover() == 0, "recover");
+	CHECK(store_msg_count() == 1 && store_evp_count() == 2,
+	    "recovered %zu/%zu", store_msg_count(), store_evp_count());
+	CHECK(store_stats()->recovered == 1, "recovered count");
+	CHECK(message_whole(id, 2), "not whole after recovery");
+	mkevp(&want, id, 1, 1700000000);
+	CHECK(store_envelope_load(id, 1, &e) == 0 &&
+	    memcmp(&e, &want, sizeof(e)) == 0, "envelope 1 differs");
+	CHECK(store_envelope_load(id, 2, &e) == -1 && errno == ENOENT,
+	    "envelope 2 found");
+	CHECK(store_open_body(id + 1) == -1 && errno == ENOENT,
+	    "body of an unknown message");
+}
+
+static void
+test_uncommitted_removed(void)
+{
+	uint64_t	 a, b;
+	int		 fd;
+
+	fresh_spool();
+	CHECK(store_create(&a, &fd) == 0, "create");
+	CHECK(write(fd, body, 10) == 10, "write");
+	close(fd);
+	b = make_message(1, 1700000000);	/* prepared, never synced */
+	CHECK(b != 0 && a != b, "ids");
+	CHECK(count_entries("incoming") == 2, "incoming has %d",
+	    count_entries("incoming"));
+	CHECK(recover() == 0, "recover");
+	CHECK(count_entries("incoming") == 0, "incoming has %d",
+	    count_entries("incoming"));
+	CHECK(store_msg_count() == 0, "%zu messages", store_msg_count());
+	CHECK(store_stats()->removed_incoming == 2, "removed %llu",
+	    (unsigned long long)store_stats()->removed_incoming);
+}
+
+static void
+test_rollback_and_checks(void)
+{
+	struct envelope	 evp[2];
+	uint64_t	 id;
+	int		 fd;
+
+	fresh_spool();
+	CHECK(store_create(&id, &fd) == 0, "create");
+	CHECK(write(fd, body, 5) == 5, "write");
+	close(fd);
+	mkevp(&evp[0], id, 0, 1);
+	mkevp(&evp[1], id, 1, 1);
+	CHECK(store_commit_prepare(id, evp, 2, 6) == -1 && errno == EMSGSIZE,
+	    "size mismatch accepted");
+	CHECK(store_commit_prepare(id, evp, 0, 5) == -1 && errno == EINVAL,
+	    "no envelopes accepted");
+	evp[1].idx = 0;
+	CHECK(store_commit_prepare(id, evp, 2, 5) == -1 && errno == EINVAL,
+	    "idx out of order accepted");
+	evp[1].idx = 1;
+	evp[1].msgid = id + 1;
+	CHECK(store_commit_prepare(id, evp, 2, 5) == -1 && errno == EINVAL,
+	    "foreign envelope accepted");
+	evp[1].msgid = id;
+	evp[1].ret = 9;
+	CHECK(store_commit_prepare(id, evp, 2, 5) == -1 && errno == EINVAL,
+	    "bad envelope accepted");
+	evp[1].ret = 0;
+	CHECK(store_commit_prepare(id, evp, 2, 5) == 0, "good refused: %s",
+	    strerror(errno));
+	store_rollback(id);
+	CHECK(!store_sync_pending(), "pending after rollback");
+	CHECK(count_entries("incoming") == 0, "incoming not empty");
+	ndone = nfailed = 0;
+	CHECK(store_sync(done, NULL) == 0 && ndone == 0, "sync");
+}
+
+static void
+test_group_commit(void)
+{
+	uint64_t	 ids[50], syncs;
+	int		 i, whole = 0;
+
+	fresh_spool();
+	for (i = 0; i < 50; i++)
+		ids[i] = make_message(1 + i % 3, 1700000000 + i);
+	syncs = store_stats()->syncs;
+	ndone = nfailed = 0;
+	CHECK(store_sync(done, NULL) == 50, "committed");
+	CHECK(ndone == 50 && nfailed == 0, "done %d failed %d", ndone,
+	    nfailed);
+	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs for 50 commits",
+	    (unsigned long long)(store_stats()->syncs - syncs));
+	CHECK(recover() == 0, "recover");
+	for (i = 0; i < 50; i++)
+		whole += message_whole(ids[i], 1 + i % 3);
+	CHECK(whole == 50, "%d whole of 50", whole);
+	CHECK(store_evp_count() == 50 + 50 / 3 * 3 + 1,
+	    "%zu envelopes", store_evp_count());
+}
+
+static void
+test_remove(void)
+{
+	uint64_t	 a, b;
+	char		 path[128];
+	struct stat	 st;
+
+	fresh_spool();
+	a = make_message(2, 1);
+	b = make_message(1, 1);
+	CHECK(store_sync(done, NULL) == 2, "sync");
+	CHECK(store_remove(a) == 0, "remove");
+	CHECK(store_remove(a) == -1 && errno == ENOENT, "removed twice");
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx",
+	    (unsigned)(a & 0xff), (unsigned long long)a);
+	CHECK(stat(path, &st) == -1 && errno == ENOENT, "%s still there",
+	    path);
+	CHECK(store_msg_count() == 1 && store_evp_count() == 1,
+	    "%zu/%zu left", store_msg_count(), store_evp_count());
+	CHECK(recover() == 0, "recover");
+	CHECK(store_msg_find(a) == NULL && message_whole(b, 1),
+	    "wrong messages after recovery");
+}
+
+static void
+test_update_delete_sched(void)
+{
+	struct envelope	 e;
+	struct qevp	*q;
+	uint64_t	 a, b, syncs;
+	time_t		 last;
+	int		 n;
+
+	fresh_spool();
+	a = make_message(3, 1000);
+	b = make_message(1, 500);
+	CHECK(store_sync(done, NULL) == 2, "sync");
+
+	/* Due order: b first (500), then a's three (1000) by idx. */
+	q = store_sched_first();
+	CHECK(q != NULL && q->msg->msgid == b, "first due is not b");
+	for (n = 0, last = 0; q != NULL; q = store_sched_next(q), n++) {
+		CHECK(q->nexttry >= last, "out of order");
+		last = q->nexttry;
+	}
+	CHECK(n == 4, "%d scheduled", n);
+
+	CHECK(store_envelope_load(a, 1, &e) == 0, "load");
+	e.attempts = 2;
+	e.lasttry = 1100;
+	e.nexttry = 400;
+	envelope_set_error(&e, "451 4.3.0 try later");
+	CHECK(store_envelope_update(&e) == 0, "update: %s", strerror(errno));
+	CHECK(store_sync_pending(), "update not pending");
+	q = store_sched_first();
+	CHECK(q != NULL && q->msg->msgid == a && q->idx == 1 &&
+	    q->attempts == 2, "retimed envelope not first");
+	syncs = store_stats()->syncs;
+	CHECK(store_sync(done, NULL) == 0, "sync");
+	CHECK(store_stats()->syncs - syncs == 1, "an update costs %llu syncs",
+	    (unsigned long long)(store_stats()->syncs - syncs));
+
+	/* Hold one, delete one. */
+	store_sched_set(q, QEVP_INFLIGHT);
+	CHECK(store_sched_first()->msg->msgid == b, "in-flight still due");
+	CHECK(store_envelope_delete(a, 0) == 0, "delete");
+	CHECK(store_envelope_delete(a, 0) == -1 && errno == ENOENT,
+	    "deleted twice");
+	CHECK(store_msg_find(a)->nlive == 2 && store_evp_count() == 3,
+	    "counts after delete");
+	CHECK(store_sync(done, NULL) == 0, "sync");
+
+	CHECK(recover() == 0, "recover");
+	CHECK(store_envelope_load(a, 1, &e) == 0 && e.attempts == 2 &&
+	    e.nexttry == 400 && strcmp(e.error, "451 4.3.0 try later") == 0,
+	    "update lost");
+	CHECK(store_envelope_load(a, 0, &e) == -1, "deleted envelope back");
+	CHECK(store_msg_find(a)->nlive == 2, "nlive %u",
+	    store_msg_find(a)->nlive);
+	CHECK(store_envelope_delete(a, 1) == 0 &&
+	    store_envelope_delete(a, 2) == 0, "delete the rest");
+	CHECK(store_msg_find(a) == NULL, "message outlived its envelopes");
+	CHECK(recover() == 0 && store_msg_count() == 1, "after recovery");
+}
+
+static void
+test_corrupt(void)
+{
+	uint64_t	 a, b, c;
+	char		 path[128];
+	int		 fd;
+
+	fresh_spool();
+	a = make_message(1, 1);
+	b = make_message(1, 1);
+	c = make_message(1, 1);
+	CHECK(store_sync(done, NULL) == 3, "sync");
+	/* a: envelopes cut short; b: body shorter than recorded;
+	 * c: fine, plus junk in a bucket. */
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx/envelopes",
+	    (unsigned)(a & 0xff), (unsigned long long)a);
+	CHECK(truncate(path, 100) == 0, "truncate");
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx/message",
+	    (unsigned)(b & 0xff), (unsigned long long)b);
+	CHECK(truncate(path, 3) == 0, "truncate");
+	CHECK((fd = open("queue/00/junk", O_CREAT | O_WRONLY, 0600)) != -1,
+	    "junk");
+	close(fd);
+	CHECK(recover() == 0, "recover");
+	CHECK(store_msg_count() == 1 && message_whole(c, 1), "c lost");
+	CHECK(store_stats()->corrupt == 3, "%llu corrupt",
+	    (unsigned long long)store_stats()->corrupt);
+	CHECK(count_entries("corrupt") == 3, "corrupt/ has %d",
+	    count_entries("corrupt"));
+	CHECK(count_entries("queue/00") == (int)((c & 0xff) == 0),
+	    "junk left in queue/00");
+}
+
+/*
+ * Crashes.  The child commits a batch of three messages (or updates,
+ * or removes) and _exit()s at one step boundary; it tells the parent
+ * the ids through a pipe first.
+ */
+static int	 crash_step, crash_nth, crash_seen;
+
+static void
+crash_hook(int step)
+{
+	if (step == crash_step && ++crash_seen == crash_nth)
+		_exit(0);
+}
+
+enum crash_op { OP_COMMIT, OP_UPDATE, OP_REMOVE };
+
+static void
+crash_child(int wfd, enum crash_op op, uint64_t *ids)
+{
+	struct envelope	 e;
+
+	store_close();
+	if (store_init() == -1)
+		_exit(3);
+	crash_seen = 0;
+	if (op == OP_COMMIT) {
+		/* A crash while preparing leaves the parent no ids: it
+		 * then checks that nothing at all was recovered. */
+		store_test_step = crash_hook;
+		ids[0] = make_message(2, 1);
+		ids[1] = make_message(1, 1);
+		ids[2] = make_message(3, 1);
+		if (write(wfd, ids, 3 * sizeof(*ids)) != 3 * sizeof(*ids))
+			_exit(3);
+		(void)store_sync(done, NULL);
+	} else if (op == OP_UPDATE) {
+		if (store_envelope_load(ids[0], 1, &e) == -1)
+			_exit(3);
+		e.attempts = 9;
+		store_test_step = crash_hook;
+		(void)store_envelope_update(&e);
+		(void)store_sync(done, NULL);
+	} else {
+		store_test_step = crash_hook;
+		(void)store_remove(ids[0]);
+	}
+	_exit(crash_step == 0 ? 0 : 4);	/* step 0: crash after all */
+}
+
+static int
+crash_run(enum crash_op op, int step, int nth, uint64_t *ids)
+{
+	pid_t	 pid;
+	int	 p[2], status;
+
+	if (pipe(p) == -1)
+		return -1;
+	fflush(stdout);
+	crash_step = step;
+	crash_nth = nth;
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		crash_child(p[1], op, ids);
+	}
+	close(p[1]);
+	if (op == OP_COMMIT &&
+	    read(p[0], ids, 3 * sizeof(*ids)) != 3 * sizeof(*ids))
+		ids[0] = ids[1] = ids[2] = 0;
+	close(p[0]);
+	if (pid == -1 || waitpid(pid, &status, 0) == -1)
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	return recover();
+}
+
+static void
+test_crash_commit(void)
+{
+	static const struct {
+		int	 step, nth;
+		int	 want;		/* messages whole: -1 any prefix */
+	} rows[] = {
+		{ STORE_STEP_PREPARED, 1, 0 },
+		{ STORE_STEP_PREPARED, 3, 0 },
+		{ STORE_STEP_DATA_SYNCED, 1, 0 },
+		{ STORE_STEP_RENAMED, 1, 1 },
+		{ STORE_STEP_RENAMED, 2, 2 },
+		{ STORE_STEP_RENAMED, 3, 3 },
+		{ STORE_STEP_NAMES_SYNCED, 1, 3 },
+		{ 0, 0, 3 },
+	};
+	static const int nrcpt[3] = { 2, 1, 3 };
+	uint64_t	 ids[3];
+	size_t		 i;
+	int		 j, whole, absent;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		fresh_spool();
+		if (crash_run(OP_COMMIT, rows[i].step, rows[i].nth, ids) == -1) {
+			CHECK(0, "row %zu: child or recovery failed", i);
+			continue;
+		}
+		whole = absent = 0;
+		for (j = 0; j < 3; j++) {
+			if (message_whole(ids[j], nrcpt[j]))
+				whole++;
+			else if (store_msg_find(ids[j]) == NULL)
+				absent++;
+		}
+		CHECK(whole + absent == 3, "row %zu: a partial message", i);
+		CHECK(store_msg_count() == (size_t)whole, "row %zu: %zu "
+		    "messages recovered", i, store_msg_count());
+		CHECK(whole == rows[i].want, "row %zu: %d whole, want %d", i,
+		    whole, rows[i].want);
+		CHECK(count_entries("incoming") == 0, "row %zu: incoming "
+		    "not empty", i);
+		CHECK(store_stats()->corrupt == 0, "row %zu: corrupt", i);
+	}
+}
+
+static void
+test_crash_update_remove(void)
+{
+	struct envelope	 e;
+	uint64_t	 ids[3];
+	char		 path[128];
+	int		 i;
+	static const struct {
+		enum crash_op	 op;
+		int		 step;
+		int		 want;	/* attempts; -1: message gone */
+	} rows[] = {
+		{ OP_UPDATE, STORE_STEP_UPDATE_WRITTEN, 0 },
+		{ OP_UPDATE, STORE_STEP_DATA_SYNCED, 0 },
+		{ OP_UPDATE, STORE_STEP_UPDATE_RENAMED, 9 },
+		{ OP_UPDATE, 0, 9 },
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1 },
+		{ OP_REMOVE, 0, -1 },
+	};
+
+	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])); i++) {
+		fresh_spool();
+		ids[0] = make_message(2, 1);
+		if (store_sync(done, NULL) != 1) {
+			CHECK(0, "row %d: setup", i);
+			continue;
+		}
+		if (crash_run(rows[i].op, rows[i].step, 1, ids) == -1) {
+			CHECK(0, "row %d: child or recovery failed", i);
+			continue;
+		}
+		if (rows[i].want == -1) {
+			CHECK(store_msg_find(ids[0]) == NULL,
+			    "row %d: removed message back", i);
+			(void)snprintf(path, sizeof(path), "queue/%02x/%016llx",
+			    (unsigned)(ids[0] & 0xff),
+			    (unsigned long long)ids[0]);
+			CHECK(access(path, F_OK) == -1 &&
+			    count_entries("corrupt") == 0,
+			    "row %d: leftovers", i);
+			continue;
+		}
+		CHECK(message_whole(ids[0], 2), "row %d: not whole", i);
+		CHECK(store_envelope_load(ids[0], 1, &e) == 0 &&
+		    (int)e.attempts == rows[i].want, "row %d: attempts %u "
+		    "want %d", i, e.attempts, rows[i].want);
+	}
+}
+
+static void
+test_recover_10000(void)
+{
+	struct timespec	 t0, t1;
+	uint64_t	 syncs;
+	int		 i, j, committed = 0;
+	double		 ms;
+
+	fresh_spool();
+	syncs = store_stats()->syncs;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 20; i++) {
+		for (j = 0; j < 500; j++)
+			if (make_message(1, 1700000000 + j) == 0)
+				break;
+		committed += store_sync(done, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("     10000 commits in %.0f ms with %llu syncs\n", ms,
+	    (unsigned long long)(store_stats()->syncs - syncs));
+	CHECK(committed == 10000, "%d committed", committed);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(recover() == 0, "recover");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("     10000 messages recovered in %.0f ms\n", ms);
+	CHECK(store_msg_count() == 10000 && store_evp_count() == 10000,
+	    "%zu recovered", store_msg_count());
+	CHECK(store_stats()->corrupt == 0, "corrupt");
+}
+
+/*
+ * The queue process's side of queue_imsg.h, with the process model
+ * replaced by a socketpair: these stand in for smtpd/proc.c (which is
+ * then not linked in).
+ */
+static proc_dispatch	 qdispatch;
+static struct ipc	 qside, tside;
+
+void
+proc_set_dispatch(proc_dispatch fn)
+{
+	qdispatch = fn;
+}
+
+struct ipc *
+proc_channel(enum proc_id id)
+{
+	return id == PROC_SMTP ? &qside : NULL;
+}
+
+const char *
+proc_name(enum proc_id id)
+{
+	return id == PROC_SMTP ? "smtp" : "other";
+}
+
+/* Deliver what the test side queued to the queue's dispatcher. */
+static void
+pump(pid_t pid)
+{
+	struct ipc_msg	 m;
+
+	(void)ipc_flush(&tside);
+	while (ipc_read(&qside) > 0) {
+		while (ipc_get(&qside, &m) == 1) {
+			if (pid != 0)
+				m.hdr.pid = pid;
+			qdispatch(PROC_SMTP, &m);
+			if (m.fd != -1)
+				close(m.fd);
+		}
+		if (ipc_read(&qside) <= 0)
+			break;
+	}
+	(void)ipc_flush(&qside);
+}
+
+struct reply {
+	uint32_t	 type, peerid;
+	uint64_t	 msgid;
+	int		 fd;
+	char		 reason[256];
+};
+
+static int
+next_reply(struct reply *r)
+{
+	struct ipc_msg	 m;
+	const char	*s;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	if (ipc_get(&tside, &m) != 1) {
+		if (ipc_read(&tside) <= 0 || ipc_get(&tside, &m) != 1)
+			return 0;
+	}
+	r->type = m.hdr.type;
+	r->peerid = m.hdr.peerid;
+	r->fd = m.fd;
+	if (r->type != IMSG_QUEUE_CREATE_FAIL)
+		r->msgid = ipc_get_u64(&m);
+	if (r->type == IMSG_QUEUE_CREATE_FAIL ||
+	    r->type == IMSG_QUEUE_COMMIT_FAIL) {
+		s = ipc_get_string(&m);
+		(void)strlcpy(r->reason, s ? s : "(null)", sizeof(r->reason));
+	}
+	ipc_end(&m);
+	return 1;
+}
+
+static void
+send_simple(uint32_t type, uint32_t peerid, uint64_t msgid, int withsize,
+    uint64_t size)
+{
+	struct ipc_obuf	*b;
+
+	b = ipc_create(&tside, type, peerid, -1);
+	if (type != IMSG_QUEUE_CREATE_REQ)
+		ipc_add_u64(b, msgid);
+	if (withsize)
+		ipc_add_u64(b, size);
+	(void)ipc_close(b);
+}
+
+static void
+send_envelope(uint32_t peerid, uint64_t msgid, uint32_t idx)
+{
+	struct ipc_obuf	*b;
+	struct envelope	 e;
+
+	mkevp(&e, 0, idx, 0);
+	b = ipc_create(&tside, IMSG_QUEUE_ENVELOPE, peerid, -1);
+	ipc_add_u64(b, msgid);
+	envelope_add(b, &e);
+	(void)ipc_close(b);
+}
+
+/* CREATE_REQ for sessions first..first+n-1; their msgids, bodies
+ * written. */
+static int
+open_sessions(uint32_t first, int n, uint64_t *ids, pid_t pid)
+{
+	struct reply	 r;
+	int		 i, ok = 0;
+
+	for (i = 0; i < n; i++)
+		send_simple(IMSG_QUEUE_CREATE_REQ, first + i, 0, 0, 0);
+	pump(pid);
+	for (i = 0; i < n && next_reply(&r); i++) {
+		if (r.type != IMSG_QUEUE_CREATE_OK || r.peerid != first + i ||
+		    r.fd == -1)
+			continue;
+		if (write(r.fd, body, sizeof(body) - 1) == sizeof(body) - 1)
+			ok++;
+		close(r.fd);
+		ids[i] = r.msgid;
+	}
+	return ok;
+}
+
+static void
+test_queue_process(void)
+{
+	struct reply	 r;
+	uint64_t	 ids[20], syncs;
+	int		 sp[2], i, n;
+
+	fresh_spool();
+	store_close();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == -1)
+		return;
+	ipc_init(&qside, sp[0], "smtp");
+	ipc_init(&tside, sp[1], "queue");
+	queue();
+	CHECK(qdispatch != NULL, "no dispatcher");
+
+	/* One message, two recipients. */
+	CHECK(open_sessions(1, 1, ids, 0) == 1, "create");
+	send_envelope(1, ids[0], 0);
+	send_envelope(1, ids[0], 1);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 1, ids[0], 1, sizeof(body) - 1);
+	pump(0);
+	CHECK(!next_reply(&r), "answered before the sync");
+	syncs = store_stats()->syncs;
+	(void)event_loop(EVLOOP_NONBLOCK);
+	(void)ipc_flush(&qside);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_OK &&
+	    r.msgid == ids[0] && r.peerid == 1, "commit: type %x", r.type);
+	CHECK(store_stats()->syncs - syncs == 2, "syncs");
+	CHECK(message_whole(ids[0], 2), "not whole");
+
+	/* Group commit: 20 sessions, one batch. */
+	CHECK(open_sessions(100, 20, ids, 0) == 20, "create 20");
+	for (i = 0; i < 20; i++) {
+		send_envelope(100 + i, ids[i], 0);
+		send_simple(IMSG_QUEUE_COMMIT_REQ, 100 + i, ids[i], 1,
+		    sizeof(body) - 1);
+	}
+	pump(0);
+	syncs = store_stats()->syncs;
+	(void)event_loop(EVLOOP_NONBLOCK);
+	(void)ipc_flush(&qside);
+	for (n = 0; next_reply(&r); )
+		n += r.type == IMSG_QUEUE_COMMIT_OK;
+	CHECK(n == 20, "%d of 20 committed", n);
+	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs for 20",
+	    (unsigned long long)(store_stats()->syncs - syncs));
+
+	/* Failures are answered, and leave nothing behind. */
+	CHECK(open_sessions(200, 4, ids, 0) == 4, "create 4");
+	send_envelope(200, ids[0], 0);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 200, ids[0], 1, 3);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 201, ids[1], 1, sizeof(body) - 1);
+	for (i = 0; i <= STORE_MAX_RCPTS; i++) {
+		send_envelope(202, ids[2], i);
+		if (i % 50 == 0)
+			pump(0);
+	}
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 202, ids[2], 1, sizeof(body) - 1);
+	send_simple(IMSG_QUEUE_ROLLBACK, 203, ids[3], 0, 0);
+	send_simple(IMSG_QUEUE_ROLLBACK, 203, ids[3], 0, 0);
+	pump(0);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_FAIL &&
+	    r.peerid == 200 && strstr(r.reason, "not 3 bytes") != NULL,
+	    "size: %s", r.reason);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_FAIL &&
+	    r.peerid == 201 && strcmp(r.reason, "cannot commit: no recipients")
+	    == 0, "none: %s", r.reason);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_FAIL &&
+	    r.peerid == 202 && strstr(r.reason, "too many") != NULL,
+	    "many: %s", r.reason);
+	CHECK(!next_reply(&r), "rollback answered");
+	CHECK(count_entries("incoming") == 0, "incoming has %d",
+	    count_entries("incoming"));
+
+	/* A new front-end process: the old one's transactions go. */
+	CHECK(open_sessions(300, 2, ids, 0) == 2, "create 2");
+	CHECK(count_entries("incoming") == 2, "incoming has %d",
+	    count_entries("incoming"));
+	send_simple(IMSG_QUEUE_ROLLBACK, 1, 12345, 0, 0);
+	pump(getpid() + 1);
+	CHECK(count_entries("incoming") == 0, "incoming has %d after the "
+	    "front end changed", count_entries("incoming"));
+
+	/* The parent's configuration messages are accepted. */
+	qdispatch(PROC_PARENT, &(struct ipc_msg){ .hdr = {
+	    .type = IMSG_PARENT_CONF_START }, .fd = -1 });
+
+	ipc_clear(&qside);
+	ipc_clear(&tside);
+}
+
+static void
+cleanup(void)
+{
+	char	 cmd[128];
+
+	if (chdir("/") == 0) {
+		(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", topdir);
+		(void)system(cmd);
+	}
+}
+
+int
+main(void)
+{
+	int	 devnull;
+
+	log_init(1, 0);
+	log_procname("test");
+	/* The store logs what recovery finds; the tests check it. */
+	if ((devnull = open("/dev/null", O_WRONLY)) != -1)
+		dup2(devnull, STDERR_FILENO);
+	event_init();
+	if (mkdtemp(topdir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	RUN(test_commit_recover);
+	RUN(test_uncommitted_removed);
+	RUN(test_rollback_and_checks);
+	RUN(test_group_commit);
+	RUN(test_remove);
+	RUN(test_update_delete_sched);
+	RUN(test_corrupt);
+	RUN(test_crash_commit);
+	RUN(test_crash_update_remove);
+	RUN(test_recover_10000);
+	RUN(test_queue_process);
+	cleanup();
+	return unit_done();
+}
