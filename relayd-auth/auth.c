@@ -75,19 +75,6 @@ verdict_name(int v)
 }
 
 static void
-sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const void	*a = NULL;
-
-	if (ss->ss_family == AF_INET)
-		a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
-	else if (ss->ss_family == AF_INET6)
-		a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	if (a == NULL || inet_ntop(ss->ss_family, a, buf, len) == NULL)
-		(void)strlcpy(buf, "unknown", len);
-}
-
-static void
 get_into(struct ipc_msg *m, char *buf, size_t len)
 {
 	const char	*s = ipc_get_string(m);
@@ -132,7 +119,7 @@ auth_rcpt(struct ipc_msg *m)
 		fatalx("a recipient before the configuration");
 	relay_decide(auth_conf, &facts, &v);
 
-	sockaddr_text(&ss, addr, sizeof(addr));
+	fmt_sockaddr(&ss, addr, sizeof(addr));
 	if (mailaddr_format(&rcpt, rcpttext, sizeof(rcpttext)) == -1)
 		(void)strlcpy(rcpttext, "?", sizeof(rcpttext));
 	log_info("%08x auth event=rcpt client=%s to=<%s> result=%s "

@@ -63,9 +63,11 @@ fmt_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 	if (ss->ss_family == AF_INET)
 		a = &((const struct sockaddr_in *)ss)->sin_addr;
-	else
+	else if (ss->ss_family == AF_INET6)
 		a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-	if (inet_ntop(ss->ss_family, a, buf, len) == NULL)
+	else
+		a = NULL;
+	if (a == NULL || inet_ntop(ss->ss_family, a, buf, len) == NULL)
 		(void)strlcpy(buf, "?", len);
 	return buf;
 }

@@ -81,19 +81,6 @@ smtp_session_find(uint32_t id)
 	return RB_FIND(smtp_sessions, &smtp_sessions, &key);
 }
 
-static void
-addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const void	*a = NULL;
-
-	if (ss->ss_family == AF_INET)
-		a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
-	else if (ss->ss_family == AF_INET6)
-		a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
-	if (a == NULL || inet_ntop(ss->ss_family, a, buf, len) == NULL)
-		(void)strlcpy(buf, "unknown", len);
-}
-
 void
 smtp_session_new(struct smtp_listener *l, int fd,
     const struct sockaddr_storage *ss)
@@ -112,7 +99,7 @@ smtp_session_new(struct smtp_listener *l, int fd,
 	} while (s->id == 0 || smtp_session_find(s->id) != NULL);
 	s->listener = l;
 	s->ss = *ss;
-	addr_text(ss, s->addr, sizeof(s->addr));
+	fmt_sockaddr(ss, s->addr, sizeof(s->addr));
 	RB_INSERT(smtp_sessions, &smtp_sessions, s);
 	io_set_callback(s->io, smtp_io, s);
 	io_set_fd(s->io, fd);
