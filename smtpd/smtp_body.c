@@ -91,14 +91,15 @@ body_line(struct smtp_body *b, const char *line, size_t len, int bare_lf)
 		b->errors |= BODY_ERR_BARE;
 	if (memchr(line, '\0', len) != NULL)
 		b->errors |= BODY_ERR_NUL;
-	if (len + 2 > SMTP_TEXTLINE_MAX)
-		b->errors |= BODY_ERR_LONGLINE;
-	if (b->errors)
-		return;
+	/* the dot added for transparency does not count (4.5.3.1.6) */
 	if (len > 0 && line[0] == '.') {
 		line++;
 		len--;
 	}
+	if (len + 2 > SMTP_TEXTLINE_MAX)
+		b->errors |= BODY_ERR_LONGLINE;
+	if (b->errors)
+		return;
 	body_put(b, line, len);
 	body_put(b, "\r\n", 2);
 }
@@ -118,6 +119,8 @@ body_chunk(struct smtp_body *b, const uint8_t *data, size_t len)
 		switch (data[i]) {
 		case '\0':
 			b->errors |= BODY_ERR_NUL;
+			if (b->last_cr)
+				b->errors |= BODY_ERR_BARE;
 			break;
 		case '\n':
 			if (!b->last_cr)
@@ -148,8 +151,11 @@ body_finish(struct smtp_body *b)
 		b->errors |= BODY_ERR_BARE;
 	/* a chunked message may end inside a line: end it, so that it can
 	 * go on with DATA */
-	if (b->chunked && b->linelen > 0)
+	if (b->chunked && b->linelen > 0) {
+		if (b->linelen + 2 > SMTP_TEXTLINE_MAX)
+			b->errors |= BODY_ERR_LONGLINE;
 		body_put(b, "\r\n", 2);
+	}
 	if (!b->errors && b->buflen > 0)
 		body_flush(b);
 	return b->errors;
