@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <event.h>
-#include <tls.h>
 
 #include "ipc.h"
 #include "log.h"
@@ -35,22 +34,22 @@
 const struct proc_info procs[PROC_COUNT] = {
 	{ PROC_PARENT, "parent", "parent", "root", ROOT_NONE,
 	    B(SMTP) | B(AUTH) | B(QUEUE) | B(DELIVERY) | B(MAILBOX) |
-	    B(CONTROL), NULL, sandbox_parent, 0 },
+	    B(CONTROL), NULL, sandbox_parent, NULL },
 	{ PROC_SMTP, "smtp", "smtp front end", SMTPD_USER, ROOT_EMPTY,
 	    B(AUTH) | B(QUEUE) | B(MAILBOX) | B(CONTROL), smtp, sandbox_smtp,
-	    1 },
+	    smtp_init },
 	{ PROC_AUTH, "auth", "auth and pop3 login tracker", SMTPD_AUTHUSER,
-	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, 0 },
+	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, NULL },
 	{ PROC_QUEUE, "queue", "queue", SMTPD_QUEUEUSER, ROOT_SPOOL,
 	    B(SMTP) | B(DELIVERY) | B(MAILBOX) | B(CONTROL), queue,
-	    sandbox_queue, 0 },
+	    sandbox_queue, NULL },
 	{ PROC_DELIVERY, "delivery", "delivery", SMTPD_USER, ROOT_EMPTY,
-	    B(QUEUE) | B(CONTROL), delivery, sandbox_delivery, 1 },
+	    B(QUEUE) | B(CONTROL), delivery, sandbox_delivery, delivery_init },
 	{ PROC_MAILBOX, "mailbox", "mailbox", SMTPD_MAILUSER, ROOT_MAIL,
-	    B(SMTP) | B(QUEUE), mailbox, sandbox_mailbox, 0 },
+	    B(SMTP) | B(QUEUE), mailbox, sandbox_mailbox, NULL },
 	{ PROC_CONTROL, "control", "control", SMTPD_USER, ROOT_EMPTY,
 	    B(SMTP) | B(AUTH) | B(QUEUE) | B(DELIVERY), control,
-	    sandbox_control, 0 },
+	    sandbox_control, NULL },
 };
 
 #undef B
@@ -240,8 +239,6 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 
 	/* What libc would otherwise open lazily, inside the sandbox. */
 	tzset();
-	if (pi->tls && tls_init() == -1)
-		fatalx("tls_init");
 	(void)signal(SIGPIPE, SIG_IGN);
 	(void)signal(SIGHUP, SIG_IGN);
 
@@ -258,6 +255,8 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 	ipc_init(&channels[PROC_PARENT], PROC_PARENT_FD, "parent");
 	channel_up[PROC_PARENT] = 1;
 
+	if (pi->init != NULL)
+		pi->init();
 	worker_privdrop(pi, opts->rootdir);
 	pi->sandbox();
 

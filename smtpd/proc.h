@@ -47,7 +47,8 @@ struct proc_info {
 	uint32_t	 peers;		/* PROCBIT()s of the workers it talks to */
 	void		(*main)(void);	/* the process's entry */
 	void		(*sandbox)(void);
-	int		 tls;		/* needs libtls: tls_init() early */
+	void		(*init)(void);	/* before the privilege drop and the
+					 * sandbox: what needs files, or NULL */
 };
 
 extern const struct proc_info procs[PROC_COUNT];
@@ -93,7 +94,9 @@ enum proc_id proc_self(void);
 __attribute__((__noreturn__))
 void	 proc_shutdown(void);
 
-/* The role entries. */
+/* The role entries, and the early set-up of those that need one. */
+void	 smtp_init(void);
+void	 delivery_init(void);
 void	 smtp(void);
 void	 auth(void);
 void	 queue(void);

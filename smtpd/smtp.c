@@ -49,6 +49,14 @@ static void	 smtp_peer_closed(enum proc_id);
 static void	 smtp_accept(int, short, void *);
 static void	 smtp_resume(int, short, void *);
 
+/* libtls reads its configuration once, before the sandbox. */
+void
+smtp_init(void)
+{
+	if (tls_init() == -1)
+		fatalx("tls_init");
+}
+
 void
 smtp(void)
 {
