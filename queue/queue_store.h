@@ -66,6 +66,7 @@ struct qevp {
 	RB_ENTRY(qevp)	 sched;
 	struct qmsg	*msg;
 	time_t		 nexttry;
+	uint64_t	 domhash;	/* store_domain_hash() of the rcpt */
 	uint32_t	 idx;
 	uint32_t	 attempts;
 	uint8_t		 dest;		/* DEST_* */
@@ -128,8 +129,16 @@ int	 store_envelope_update(const struct envelope *);
 int	 store_envelope_delete(uint64_t, uint32_t);
 /* Read one envelope back from disk.  0, or -1 with errno. */
 int	 store_envelope_load(uint64_t, uint32_t, struct envelope *);
+/* Every live envelope of a message, by ascending idx, in one read of
+ * its file: *evps is allocated (the caller frees it), *n set.  0, or -1
+ * with errno. */
+int	 store_msg_load(uint64_t, struct envelope **, size_t *);
 /* The body, read-only, for delivery.  A descriptor, or -1 with errno. */
 int	 store_open_body(uint64_t);
+/* The hash the index keeps of a recipient domain (lower case), so that
+ * the scheduler counts deliveries per domain without reading envelopes.
+ * 64-bit FNV-1a: a collision only makes two domains share a limit. */
+uint64_t store_domain_hash(const char *);
 
 /* The index. */
 struct qmsg	*store_msg_find(uint64_t);
@@ -166,6 +175,9 @@ const struct store_stats *store_stats(void);
 #define STORE_STEP_UPDATE_RENAMED 6
 #define STORE_STEP_REMOVE	7	/* after each unlink of a remove */
 extern void	(*store_test_step)(int);
+/* Test builds: 1 forces the per-file fsync() path of systems without
+ * syncfs() (OpenBSD), so that Linux runs it too. */
+extern int	 store_test_per_file_sync;
 #endif
 
 #endif
