@@ -1,11 +1,12 @@
 /*
  * Portcullis: the queue process: the durable spool (queue_store.c),
- * the queue side of queue_imsg.h, group commit.  Scheduling, retries
- * and bounces come next, on the index queue_store.h exposes.
+ * the queue side of queue_imsg.h and delivery_imsg.h, group commit.
+ * Scheduling, retries and bounces are scheduler.c's; DSNs dsn.c's.
  *
  * Transactions.  CREATE_REQ creates incoming/<msgid>/message and hands
  * the front end a descriptor; ENVELOPE frames are collected per msgid;
- * COMMIT_REQ writes the envelopes and joins the next batch.
+ * COMMIT_REQ routes each envelope (scheduler_route(): its dest from
+ * the accept rules), writes the envelopes and joins the next batch.
  *
  * Group commit.  When a commit arrives and no sync is scheduled, a
  * zero-delay timer is armed: libevent runs timers after it has polled
@@ -14,7 +15,10 @@
  * batch durable (two syncfs(), whatever its size) and COMMIT_OK goes
  * out for each message.  Commits that arrive while the process is in
  * syncfs() wait in the socket buffers and form the next batch: no
- * per-message process, thread or fsync.
+ * per-message process, thread or fsync.  The scheduler's writes (DSNs,
+ * envelope updates) join the same batches (queue_sync_request()), and
+ * every sync is followed by a scheduling pass: new mail goes out at
+ * once.
  *
  * Bounds.  The front end is trusted but a bug there must not exhaust
  * us.  A malformed frame, an unknown msgid or a frame out of sequence
@@ -25,11 +29,11 @@
  * the commit gets COMMIT_FAIL), so one runaway session cannot take the
  * queue, and every other session's mail, down with it.
  *
- * When the front end goes away its open transactions are rolled back:
- * noticed by its channel going down (checked every second while
- * transactions are open), or by a frame from a new front-end pid.
- * Commits already in a batch complete: the message is delivered even
- * though the client saw no 250 (at-least-once).
+ * When the front end's channel closes (proc_set_peer_closed()) its
+ * open transactions are rolled back.  Commits already in a batch
+ * complete: the message is delivered though the client saw no 250
+ * (at-least-once), and nobody is told.  When delivery's channel closes,
+ * what it had in flight goes back to the schedule.
  */
 #include <sys/types.h>
 #include <sys/time.h>
@@ -47,12 +51,14 @@
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
-#include "parent_imsg.h"
+#include "config.h"
 #include "queue_imsg.h"
+#include "delivery_imsg.h"
 #include "envelope.h"
 #include "envelope_io.h"
 #include "mailaddr.h"
 #include "queue_store.h"
+#include "scheduler.h"
 
 #define QUEUE_MAX_TX	16384		/* open transactions */
 #define QUEUE_MAX_EVPS	65536		/* envelopes buffered, all tx */
@@ -66,8 +72,7 @@ struct qtx {
 	RB_ENTRY(qtx)	 entry;
 	uint64_t	 msgid;
 	uint32_t	 peerid;	/* the front end's session */
-	pid_t		 pid;		/* the front end's process */
-	int		 chanfd;	/* its channel, when created */
+	int		 orphan;	/* its front end is gone */
 	enum tx_state	 state;
 	const char	*fail;		/* a bound was hit: COMMIT_FAIL */
 	uint64_t	 size;
@@ -85,9 +90,9 @@ RB_GENERATE(qtx_tree, qtx, entry, qtx_cmp);
 
 static struct qtx_tree	 txs = RB_INITIALIZER(&txs);
 static size_t		 ntx_open, nevp_buffered;
-static pid_t		 smtp_pid;
-static struct event	 ev_sync, ev_reap;
-static int		 sync_scheduled, reap_scheduled;
+static struct event	 ev_sync;
+static int		 sync_scheduled;
+static struct config	*queue_conf;
 
 static void	 queue_imsg(enum proc_id, struct ipc_msg *);
 static void	 queue_create(struct ipc_msg *);
@@ -96,8 +101,9 @@ static void	 queue_commit(struct ipc_msg *);
 static void	 queue_rollback(struct ipc_msg *);
 static void	 queue_sync(int, short, void *);
 static void	 queue_committed(uint64_t, int, void *);
-static void	 queue_reap(int, short, void *);
-static void	 queue_frontend_gone(const char *, pid_t, int);
+static void	 queue_config(struct config *);
+static void	 queue_peer_closed(enum proc_id);
+static void	 queue_frontend_gone(void);
 static void	 tx_free(struct qtx *);
 static void	 tx_drop_envelopes(struct qtx *, const char *);
 static struct qtx *tx_find(struct ipc_msg *, uint64_t);
@@ -132,30 +138,58 @@ queue(void)
 	    (unsigned long long)st->corrupt, ms);
 
 	evtimer_set(&ev_sync, queue_sync, NULL);
-	evtimer_set(&ev_reap, queue_reap, NULL);
+	scheduler_init();
 	proc_set_dispatch(queue_imsg);
+	proc_set_conf(queue_config);
+	proc_set_peer_closed(queue_peer_closed);
+	/* What was recovered goes out as soon as the config is here. */
+	scheduler_kick();
+}
+
+static void
+queue_config(struct config *conf)
+{
+	/* The scheduler drops its pointer before the old one goes. */
+	scheduler_conf(conf);
+	config_free(queue_conf);
+	queue_conf = conf;
+	log_debug("queue: configuration: retry steps %d, warn-after %llds, "
+	    "bounce-after %llds, deliveries %d per-domain %d",
+	    conf->queue.nretry, (long long)conf->queue.warn_after,
+	    (long long)conf->queue.bounce_after, conf->queue.deliveries,
+	    conf->queue.per_domain);
+}
+
+static void
+queue_peer_closed(enum proc_id id)
+{
+	if (id == PROC_SMTP)
+		queue_frontend_gone();
+	else if (id == PROC_DELIVERY)
+		scheduler_delivery_gone();
+}
+
+void
+queue_sync_request(void)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	if (!sync_scheduled && store_sync_pending()) {
+		evtimer_add(&ev_sync, &tv);
+		sync_scheduled = 1;
+	}
 }
 
 static void
 queue_imsg(enum proc_id from, struct ipc_msg *m)
 {
-	if (from == PROC_PARENT) {
-		switch (m->hdr.type) {
-		case IMSG_PARENT_CONF_START:
-		case IMSG_PARENT_CONF_ITEM:
-		case IMSG_PARENT_CONF_END:
-			/* Nothing of the configuration is queue's yet. */
-			return;
-		}
+	if (from == PROC_DELIVERY) {
+		scheduler_delivery_imsg(m);
+		return;
 	}
 	if (from != PROC_SMTP)
 		fatalx("%s from %s: not for queue", ipc_type_name(m->hdr.type),
 		    proc_name(from));
-
-	if ((pid_t)m->hdr.pid != smtp_pid) {
-		smtp_pid = (pid_t)m->hdr.pid;
-		queue_frontend_gone("restarted", smtp_pid, -1);
-	}
 
 	switch (m->hdr.type) {
 	case IMSG_QUEUE_CREATE_REQ:
@@ -263,8 +297,6 @@ queue_create(struct ipc_msg *m)
 	ch = proc_channel(PROC_SMTP);
 	tx->msgid = msgid;
 	tx->peerid = m->hdr.peerid;
-	tx->pid = (pid_t)m->hdr.pid;
-	tx->chanfd = ch != NULL ? ch->fd : -1;
 	tx->state = TX_OPEN;
 	RB_INSERT(qtx_tree, &txs, tx);
 	ntx_open++;
@@ -281,12 +313,6 @@ queue_create(struct ipc_msg *m)
 	}
 	log_debug("%016llx queue event=create session=%08x",
 	    (unsigned long long)msgid, tx->peerid);
-	if (!reap_scheduled) {
-		struct timeval	 tv = { 1, 0 };
-
-		evtimer_add(&ev_reap, &tv);
-		reap_scheduled = 1;
-	}
 }
 
 static void
@@ -345,7 +371,6 @@ static void
 queue_commit(struct ipc_msg *m)
 {
 	struct qtx	*tx;
-	struct timeval	 tv = { 0, 0 };
 	char		 reason[128];
 	uint64_t	 msgid, size;
 	time_t		 now;
@@ -366,10 +391,11 @@ queue_commit(struct ipc_msg *m)
 		    tx->fail);
 		goto fail;
 	}
-	now = time(NULL);
+	now = queue_now();
 	for (i = 0; i < tx->nevp; i++) {
 		tx->evp[i].ctime = now;
 		tx->evp[i].nexttry = now;
+		scheduler_route(&tx->evp[i]);
 	}
 	if (store_commit_prepare(msgid, tx->evp, tx->nevp, size) == -1) {
 		if (errno == EMSGSIZE)
@@ -391,10 +417,7 @@ queue_commit(struct ipc_msg *m)
 	free(tx->evp);
 	tx->evp = NULL;
 	tx->nevp = tx->cap = 0;
-	if (!sync_scheduled) {
-		evtimer_add(&ev_sync, &tv);
-		sync_scheduled = 1;
-	}
+	queue_sync_request();
 	return;
 
  fail:
@@ -438,17 +461,13 @@ queue_rollback(struct ipc_msg *m)
 static void
 queue_sync(int fd, short ev, void *arg)
 {
-	struct timeval	 tv = { 0, 0 };
-
 	(void)fd;
 	(void)ev;
 	(void)arg;
 	sync_scheduled = 0;
 	(void)store_sync(queue_committed, NULL);
-	if (store_sync_pending() && !sync_scheduled) {
-		evtimer_add(&ev_sync, &tv);
-		sync_scheduled = 1;
-	}
+	queue_sync_request();
+	scheduler_kick();
 }
 
 static void
@@ -461,8 +480,11 @@ queue_committed(uint64_t msgid, int err, void *arg)
 
 	(void)arg;
 	key.msgid = msgid;
-	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL)
-		return;		/* an envelope update, not a commit */
+	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL) {
+		/* Not the front end's: a DSN of the scheduler. */
+		scheduler_committed(msgid, err);
+		return;
+	}
 	ch = proc_channel(PROC_SMTP);
 	if (err != 0) {
 		(void)snprintf(reason, sizeof(reason), "cannot commit: %s",
@@ -470,7 +492,7 @@ queue_committed(uint64_t msgid, int err, void *arg)
 		log_warnx("%016llx queue event=commit-fail session=%08x "
 		    "reason=\"%s\"", (unsigned long long)msgid, tx->peerid,
 		    reason);
-		if (tx->pid == smtp_pid)
+		if (!tx->orphan)
 			reply_fail(IMSG_QUEUE_COMMIT_FAIL, tx->peerid, msgid, 1,
 			    reason);
 		tx_free(tx);
@@ -479,7 +501,7 @@ queue_committed(uint64_t msgid, int err, void *arg)
 	log_info("%016llx queue event=commit from=<%s> rcpts=%zu size=%llu",
 	    (unsigned long long)msgid, tx->sender, tx->nrcpt,
 	    (unsigned long long)tx->size);
-	if (ch != NULL && tx->pid == smtp_pid) {
+	if (ch != NULL && !tx->orphan) {
 		b = ipc_create(ch, IMSG_QUEUE_COMMIT_OK, tx->peerid, -1);
 		ipc_add_u64(b, msgid);
 		if (ipc_close(b) == -1)
@@ -489,49 +511,25 @@ queue_committed(uint64_t msgid, int err, void *arg)
 }
 
 /*
- * The front end went away with transactions open: roll back those not
- * of process pid or not of channel chanfd (-1: any; pid 0 keeps none).
- * Those already in a batch are committed anyway.
+ * The front end went away: roll back its open transactions; those
+ * already in a batch are committed anyway, and answered to nobody.
  */
 static void
-queue_frontend_gone(const char *why, pid_t pid, int chanfd)
+queue_frontend_gone(void)
 {
 	struct qtx	*tx, *next;
 	size_t		 n = 0;
 
 	RB_FOREACH_SAFE(tx, qtx_tree, &txs, next) {
-		if (tx->state != TX_OPEN)
+		if (tx->state != TX_OPEN) {
+			tx->orphan = 1;
 			continue;
-		if ((pid == -1 || tx->pid == pid) &&
-		    (chanfd == -1 || tx->chanfd == chanfd))
-			continue;
+		}
 		store_rollback(tx->msgid);
 		tx_free(tx);
 		n++;
 	}
 	if (n > 0)
-		log_info("queue event=rollback reason=\"front end %s\" "
-		    "messages=%zu", why, n);
-}
-
-/* While transactions are open, look every second whether the channel
- * they came by is still there. */
-static void
-queue_reap(int fd, short ev, void *arg)
-{
-	struct ipc	*ch;
-	struct timeval	 tv = { 1, 0 };
-
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	reap_scheduled = 0;
-	if ((ch = proc_channel(PROC_SMTP)) == NULL)
-		queue_frontend_gone("down", 0, 0);
-	else
-		queue_frontend_gone("replaced", -1, ch->fd);
-	if (ntx_open > 0) {
-		evtimer_add(&ev_reap, &tv);
-		reap_scheduled = 1;
-	}
+		log_info("queue event=rollback reason=\"front end gone\" "
+		    "messages=%zu", n);
 }

@@ -286,6 +286,51 @@ test_group_commit(void)
 	    "%zu envelopes", store_evp_count());
 }
 
+/* The path of systems without syncfs(): fsync() of each file and
+ * folder, same results; and the loader of a message's envelopes. */
+static void
+test_per_file_sync(void)
+{
+	struct envelope	 e, *all;
+	uint64_t	 ids[20], syncs;
+	size_t		 n;
+	int		 i, whole = 0;
+
+	fresh_spool();
+	store_test_per_file_sync = 1;
+	for (i = 0; i < 20; i++)
+		ids[i] = make_message(3, 1700000000 + i);
+	syncs = store_stats()->syncs;
+	CHECK(store_sync(done, NULL) == 20, "committed");
+	CHECK(store_stats()->syncs - syncs == 2, "syncs");
+	CHECK(store_envelope_load(ids[0], 1, &e) == 0, "load");
+	e.attempts = 7;
+	CHECK(store_envelope_update(&e) == 0 &&
+	    store_envelope_delete(ids[0], 2) == 0, "update, delete");
+	CHECK(store_msg_load(ids[0], &all, &n) == 0 && n == 2 &&
+	    all[0].idx == 0 && all[1].idx == 1 && all[1].attempts == 7,
+	    "store_msg_load before the sync: %zu", n);
+	free(all);
+	(void)make_message(1, 1700000100);
+	CHECK(store_sync(done, NULL) == 1, "second batch");
+	store_test_per_file_sync = 0;
+	CHECK(recover() == 0, "recover");
+	for (i = 1; i < 20; i++)
+		whole += message_whole(ids[i], 3);
+	CHECK(whole == 19 && message_whole(ids[0], 2), "%d whole", whole);
+	CHECK(store_msg_load(ids[0], &all, &n) == 0 && n == 2 &&
+	    all[1].attempts == 7, "store_msg_load after recovery");
+	free(all);
+	CHECK(store_msg_load(12345, &all, &n) == -1 && errno == ENOENT,
+	    "store_msg_load of nothing");
+	CHECK(store_domain_hash("Example.COM") ==
+	    store_domain_hash("example.com") &&
+	    store_domain_hash("example.com") != store_domain_hash("example.org"),
+	    "domain hash");
+	CHECK(store_msg_find(ids[1])->evp[0].domhash ==
+	    store_domain_hash("example.com"), "the index's domain hash");
+}
+
 static void
 test_remove(void)
 {
@@ -612,12 +657,25 @@ test_recover_10000(void)
  * then not linked in).
  */
 static proc_dispatch	 qdispatch;
+static proc_peer_hook	 qpeer_closed;
 static struct ipc	 qside, tside;
 
 void
 proc_set_dispatch(proc_dispatch fn)
 {
 	qdispatch = fn;
+}
+
+void
+proc_set_conf(proc_conf_hook fn)
+{
+	(void)fn;
+}
+
+void
+proc_set_peer_closed(proc_peer_hook fn)
+{
+	qpeer_closed = fn;
 }
 
 struct ipc *
@@ -811,18 +869,23 @@ test_queue_process(void)
 	CHECK(count_entries("incoming") == 0, "incoming has %d",
 	    count_entries("incoming"));
 
-	/* A new front-end process: the old one's transactions go. */
-	CHECK(open_sessions(300, 2, ids, 0) == 2, "create 2");
-	CHECK(count_entries("incoming") == 2, "incoming has %d",
+	/* The front end's channel closes: its transactions go; one
+	 * being committed completes and is answered to nobody. */
+	CHECK(open_sessions(300, 3, ids, 0) == 3, "create 3");
+	CHECK(count_entries("incoming") == 3, "incoming has %d",
 	    count_entries("incoming"));
-	send_simple(IMSG_QUEUE_ROLLBACK, 1, 12345, 0, 0);
-	pump(getpid() + 1);
-	CHECK(count_entries("incoming") == 0, "incoming has %d after the "
-	    "front end changed", count_entries("incoming"));
-
-	/* The parent's configuration messages are accepted. */
-	qdispatch(PROC_PARENT, &(struct ipc_msg){ .hdr = {
-	    .type = IMSG_PARENT_CONF_START }, .fd = -1 });
+	send_envelope(302, ids[2], 0);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 302, ids[2], 1, sizeof(body) - 1);
+	pump(0);
+	CHECK(qpeer_closed != NULL, "no peer-closed hook");
+	if (qpeer_closed != NULL)
+		qpeer_closed(PROC_SMTP);
+	CHECK(count_entries("incoming") == 1, "incoming has %d after the "
+	    "front end went away", count_entries("incoming"));
+	(void)event_loop(EVLOOP_NONBLOCK);
+	(void)ipc_flush(&qside);
+	CHECK(!next_reply(&r), "an orphan commit was answered");
+	CHECK(message_whole(ids[2], 1), "the orphan commit is not whole");
 
 	ipc_clear(&qside);
 	ipc_clear(&tside);
@@ -858,6 +921,7 @@ main(void)
 	RUN(test_uncommitted_removed);
 	RUN(test_rollback_and_checks);
 	RUN(test_group_commit);
+	RUN(test_per_file_sync);
 	RUN(test_remove);
 	RUN(test_update_delete_sched);
 	RUN(test_corrupt);
