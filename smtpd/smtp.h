@@ -82,7 +82,8 @@ struct smtp_body {
 	int		 fd;		/* the spool file, -1 when none */
 	uint8_t		*buf;		/* SMTP_BODY_BUF, while receiving */
 	size_t		 buflen;
-	uint64_t	 size;		/* octets accepted into the file */
+	uint64_t	 size;		/* octets written into the file */
+	uint64_t	 data;		/* of them, the client's (the limit) */
 	uint64_t	 max;		/* 0: no limit */
 	int		 errors;	/* BODY_ERR_* */
 	int		 last_cr;	/* BDAT: the previous octet was CR */
@@ -144,6 +145,8 @@ struct smtp_tx {
 	int			 bdat_last;
 	uint64_t		 bdat_left;	/* octets of this chunk */
 	int			 bdat_failed;	/* chunks are read, not kept */
+	int			 bare_eol;	/* DATA: the last line ended in a
+						 * bare LF */
 };
 
 enum smtp_state {

@@ -50,18 +50,21 @@ body_flush(struct smtp_body *b)
 	b->buflen = 0;
 }
 
+/* count: the octets are the client's, and count toward the limit */
 static void
-body_put(struct smtp_body *b, const void *data, size_t len)
+body_put(struct smtp_body *b, const void *data, size_t len, int count)
 {
 	const uint8_t	*p = data;
 	size_t		 n;
 
 	if (b->errors)
 		return;
-	if (b->max != 0 && (len > b->max || b->size > b->max - len)) {
+	if (count && b->max != 0 && (len > b->max || b->data > b->max - len)) {
 		b->errors |= BODY_ERR_SIZE;
 		return;
 	}
+	if (count)
+		b->data += len;
 	b->size += len;
 	while (len > 0 && !b->errors) {
 		n = SMTP_BODY_BUF - b->buflen;
@@ -76,10 +79,11 @@ body_put(struct smtp_body *b, const void *data, size_t len)
 	}
 }
 
+/* Our own text (the Received: line): not the client's octets. */
 void
 body_add(struct smtp_body *b, const void *data, size_t len)
 {
-	body_put(b, data, len);
+	body_put(b, data, len, 0);
 }
 
 void
@@ -100,8 +104,8 @@ body_line(struct smtp_body *b, const char *line, size_t len, int bare_lf)
 		b->errors |= BODY_ERR_LONGLINE;
 	if (b->errors)
 		return;
-	body_put(b, line, len);
-	body_put(b, "\r\n", 2);
+	body_put(b, line, len, 1);
+	body_put(b, "\r\n", 2, 1);
 }
 
 void
@@ -141,7 +145,7 @@ body_chunk(struct smtp_body *b, const uint8_t *data, size_t len)
 			b->errors |= BODY_ERR_LONGLINE;
 	}
 	b->chunked = 1;
-	body_put(b, data, len);
+	body_put(b, data, len, 1);
 }
 
 int
@@ -154,7 +158,7 @@ body_finish(struct smtp_body *b)
 	if (b->chunked && b->linelen > 0) {
 		if (b->linelen + 2 > SMTP_TEXTLINE_MAX)
 			b->errors |= BODY_ERR_LONGLINE;
-		body_put(b, "\r\n", 2);
+		body_put(b, "\r\n", 2, 0);
 	}
 	if (!b->errors && b->buflen > 0)
 		body_flush(b);

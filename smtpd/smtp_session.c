@@ -421,6 +421,16 @@ cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 }
 
+/* A decoded DSN parameter may hold no control character. */
+static int
+has_ctl(const char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* The reply code for an address the parser refused. */
 static void
 bad_address(struct smtp_session *s, int sender, const char *err)
@@ -529,7 +539,8 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 				return;
 			}
 		} else if (strcmp(k, "ENVID") == 0) {
-			if (xtext_decode(v, envid, sizeof(envid)) <= 0) {
+			if (xtext_decode(v, envid, sizeof(envid)) <= 0 ||
+			    has_ctl(envid)) {
 				smtp_error(s, "501 5.5.4 Bad ENVID value");
 				return;
 			}
@@ -628,7 +639,8 @@ cmd_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 			}
 		} else if (strcmp(k, "ORCPT") == 0) {
 			if (strchr(v, ';') == NULL || xtext_decode(v,
-			    tx->pending_orcpt, sizeof(tx->pending_orcpt)) <= 0) {
+			    tx->pending_orcpt, sizeof(tx->pending_orcpt)) <= 0 ||
+			    has_ctl(tx->pending_orcpt)) {
 				smtp_error(s, "501 5.5.4 Bad ORCPT value");
 				return;
 			}
@@ -773,7 +785,8 @@ smtp_session_created(struct smtp_session *s, uint64_t msgid, int fd)
 	if (!tx->bdat) {
 		smtp_enter_state(s, STATE_BODY);
 		smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	}
+	} else if (tx->bdat_left == 0)
+		smtp_bdat_chunk_done(s);	/* BDAT 0 came first */
 	smtp_process(s);
 }
 
@@ -827,11 +840,45 @@ static void
 smtp_data_line(struct smtp_session *s, const char *line, size_t len,
     int bare_lf)
 {
-	if (len == 1 && line[0] == '.' && !bare_lf) {
+	/* CRLF . CRLF: the line end before the dot must be a CRLF too */
+	if (len == 1 && line[0] == '.' && !bare_lf && !s->tx->bare_eol) {
 		smtp_message_end(s);
 		return;
 	}
+	s->tx->bare_eol = bare_lf;
 	body_line(&s->tx->body, line, len, bare_lf);
+}
+
+/*
+ * A BDAT that cannot be taken: its chunk still comes and is read and
+ * dropped (RFC 3030 2), so that its octets are never taken as commands.
+ */
+static void
+bdat_refuse(struct smtp_session *s, const char *args, const char *reply)
+{
+	struct smtp_tx	*tx = s->tx;
+	uint64_t	 size;
+	int		 last;
+
+	if (smtp_bdat_parse(args, &size, &last) == -1) {
+		smtp_reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		smtp_close(s);
+		return;
+	}
+	if (tx == NULL) {
+		if ((tx = smtp_tx_new()) == NULL) {
+			smtp_close(s);
+			return;
+		}
+		s->tx = tx;
+	}
+	tx->bdat = 1;
+	tx->bdat_failed = 1;
+	tx->bdat_left = size;
+	tx->bdat_last = 0;
+	smtp_error(s, "%s", reply);
+	if (size == 0 && s->state != STATE_MAIL && s->state != STATE_RCPT)
+		smtp_tx_free(s);
 }
 
 static void
@@ -848,24 +895,9 @@ cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 		return;
 	}
 	if (s->state != STATE_RCPT || tx == NULL) {
-		/* read the chunk, keep nothing (RFC 3030 2) */
-		if (tx == NULL) {
-			if ((tx = smtp_tx_new()) == NULL) {
-				smtp_close(s);
-				return;
-			}
-			s->tx = tx;
-		}
-		tx->bdat = 1;
-		tx->bdat_failed = 1;
-		tx->bdat_left = size;
-		tx->bdat_last = 0;
-		smtp_error(s, s->state == STATE_MAIL ?
+		bdat_refuse(s, cmd->args, s->state == STATE_MAIL ?
 		    "554 5.5.1 Error: no valid recipients" :
 		    "503 5.5.1 Error: need RCPT command");
-		if (size == 0 && s->state != STATE_MAIL) {
-			smtp_tx_free(s);
-		}
 		return;
 	}
 	tx->bdat_left = size;
@@ -915,7 +947,7 @@ smtp_bdat_chunk_done(struct smtp_session *s)
 		return;
 	}
 	smtp_reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
-	    tx->body.size);
+	    tx->body.data);
 }
 
 /* The end of a message: refuse it, or have the queue commit it. */
@@ -1079,6 +1111,10 @@ smtp_command(struct smtp_session *s, char *line)
 		case CMD_RSET:
 		case CMD_QUIT:
 			break;
+		case CMD_BDAT:
+			bdat_refuse(s, cmd.args,
+			    "530 5.7.0 Must issue a STARTTLS command first");
+			return;
 		default:
 			smtp_error(s, "530 5.7.0 Must issue a STARTTLS "
 			    "command first");

@@ -58,8 +58,13 @@ def pid_alive(pid):
 
 
 class Daemon:
-    def __init__(self, tmp_path, body=None, port=None, extra_args=()):
+    def __init__(self, tmp_path, body=None, port=None, extra_args=(),
+                 hold=False):
         self.dir = tmp_path
+        # hold: every message stays in the queue (its relay is down and
+        # the next try is an hour away), for tests of what is received
+        self.hold = hold
+        self.hold_port = free_port() if hold else None
         self.port = port or free_port()
         self.spool = str(tmp_path / "spool")
         self.sock = str(tmp_path / "smtpd.sock")
@@ -80,8 +85,17 @@ class Daemon:
             "relay allow from <loopback>\n"
         )
 
+    def hold_config(self):
+        return ("queue retry 1h\n"
+                'delivery "hold" {\n'
+                "    always\n"
+                f"    relay 127.0.0.1 port {self.hold_port}\n"
+                "}\n")
+
     def write_config(self, body=None):
         text = body if body is not None else self.base_config()
+        if self.hold and 'delivery "hold"' not in text:
+            text += self.hold_config()
         with open(self.conf, "w") as f:
             f.write(text)
 

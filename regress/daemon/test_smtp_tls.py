@@ -13,6 +13,16 @@ from smtpclient import (Client, make_cert, queued_id, spool_envelopes,
 from test_smtp import HOST, LOCAL, MSG, assert_nothing_stored, body_of
 
 
+@pytest.fixture
+def make_daemon(make_daemon):
+    """Reception tests: every message stays in the spool to be looked
+    at (its relay is down and the next try is an hour away)."""
+    def factory(*args, **kw):
+        kw.setdefault("hold", True)
+        return make_daemon(*args, **kw)
+    return factory
+
+
 def tls_config(d, cert, key, mode="tls", extra_listen=""):
     return (
         f"hostname {HOST}\n"

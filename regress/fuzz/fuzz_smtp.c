@@ -201,6 +201,7 @@ check_cmd(const uint8_t *data, size_t len)
 struct model {
 	uint8_t		*out;		/* Received: text and the message */
 	size_t		 len, cap;
+	size_t		 client;	/* the client's octets: the limit */
 	int		 errors;	/* without SIZE */
 	int		 kb;		/* KB1..KB3: errors also allowed */
 	int		 kb_missing;	/* errors that may be missing */
@@ -292,7 +293,7 @@ body_check(struct smtp_body *b, struct model *m, uint64_t max, size_t rlen)
 	e = body_finish(b);
 	ASSERT(!(e & BODY_ERR_WRITE));
 	ASSERT((e & ~(BNL | BODY_ERR_SIZE)) == 0);
-	over = max != 0 && m->len > max;
+	over = max != 0 && m->client > max;
 	want = m->errors;
 	/* the known bugs: an error too many, or one missing */
 	if ((e & BNL) != (want & BNL)) {
@@ -382,7 +383,8 @@ fuzz_data(const uint8_t *ctl, const uint8_t *text, size_t len,
 		p = nl + 1;
 	}
 
-	max = pick_max(ctl[3], m.len);
+	m.client = m.len - rlen;
+	max = pick_max(ctl[3], m.client);
 	body_start(&b, max, recv, rlen);
 	for (n = 0; n < nlv; n++)
 		body_line(&b, (const char *)lv[n].s, lv[n].len,
@@ -439,7 +441,8 @@ fuzz_bdat(const uint8_t *ctl, const uint8_t *text, size_t len,
 		model_put(&m, "\r\n", 2);
 	}
 
-	max = pick_max(ctl[3], m.len);
+	m.client = len;		/* not Received, not an added CRLF */
+	max = pick_max(ctl[3], m.client);
 	body_start(&b, max, recv, rlen);
 	for (i = 0, k = 0; i < len; i += n, k++) {
 		if (ctl[1] & 1)

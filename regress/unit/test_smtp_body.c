@@ -244,15 +244,16 @@ static const struct data_row data_rows[] = {
 	{ "errors add up", 0, { LN("\0"), LF("a"), LN("b") }, 0, N | B,
 	    NULL },
 
-	/* the size limit: Received included, CRLF included, dot not */
-	{ "size: exactly at the limit", 1, { LN("abc") }, RLEN + 5, 0,
+	/* the size limit counts the client's octets (RFC 1870): CRLF
+	 * included, the stuffed dot and our Received: line not */
+	{ "size: exactly at the limit", 1, { LN("abc") }, 5, 0,
 	    RECEIVED "abc\r\n" },
-	{ "size: one over", 1, { LN("abc") }, RLEN + 4, S, NULL },
+	{ "size: one over", 1, { LN("abc") }, 4, S, NULL },
 	{ "size: CRLF counts (line fits, CRLF not)", 1, { LN("abc") },
-	    RLEN + 3, S, NULL },
-	{ "size: Received alone over", 1, { LN("") }, RLEN - 1, S, NULL },
-	{ "size: Received alone exactly, then a line", 1, { LN("") }, RLEN,
-	    S, NULL },
+	    3, S, NULL },
+	{ "size: Received does not count", 1, { LN("") }, 2, 0,
+	    RECEIVED "\r\n" },
+	{ "size: an empty line over", 1, { LN("") }, 1, S, NULL },
 	{ "size: stuffed dot not counted", 0, { LN("..ab") }, 5, 0,
 	    ".ab\r\n" },
 	{ "size: several lines at the limit", 0,
@@ -493,16 +494,16 @@ static const struct chunk_row chunk_rows[] = {
 	{ "good chunk after an error", 0, { C("\n"), C("a\r\n") }, 0, B,
 	    NULL },
 
-	/* size: the client's octets and Received */
-	{ "size: exactly at the limit", 1, { C("ab\r\n") }, RLEN + 4, 0,
+	/* size: the client's octets, not Received */
+	{ "size: exactly at the limit", 1, { C("ab\r\n") }, 4, 0,
 	    RECEIVED "ab\r\n" },
-	{ "size: one over", 1, { C("ab\r\n") }, RLEN + 3, S, NULL },
+	{ "size: one over", 1, { C("ab\r\n") }, 3, S, NULL },
 	{ "size: over in the second chunk", 0, { C("ab\r\n"), C("cd\r\n") },
 	    7, S, NULL },
 	{ "size: two chunks at the limit", 0, { C("ab\r\n"), C("cd\r\n") },
 	    8, 0, "ab\r\ncd\r\n" },
-	{ "size: appended CRLF counts", 0, { C("ab\r\nc") }, 7, 0,
-	    "ab\r\nc\r\n" },
+	{ "size: the appended CRLF does not count", 0, { C("ab\r\nc") }, 5,
+	    0, "ab\r\nc\r\n" },
 };
 
 static const struct chunk_row *chunk_cur;
