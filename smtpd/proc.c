@@ -355,8 +355,13 @@ worker_imsg(struct ipc *ch, struct ipc_msg *m, void *arg)
 			    procs[self].name, peer);
 		if (m->fd == -1)
 			fatalx("IMSG_PARENT_PEER without a descriptor");
-		if (channel_up[peer])
+		if (channel_up[peer]) {
+			/* the old peer is gone even if we missed its EOF */
 			ipc_clear(&channels[peer]);
+			channel_up[peer] = 0;
+			if (peer_hook != NULL)
+				peer_hook(peer);
+		}
 		ipc_init(&channels[peer], m->fd, proc_name(peer));
 		m->fd = -1;
 		channel_up[peer] = 1;
