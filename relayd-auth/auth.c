@@ -23,12 +23,14 @@
 #include "config.h"
 #include "auth_imsg.h"
 #include "relay.h"
+#include "password.h"
 
 static struct config	*auth_conf;
 
 static void	 auth_imsg(enum proc_id, struct ipc_msg *);
 static void	 auth_config(struct config *);
 static void	 auth_rcpt(struct ipc_msg *);
+static void	 auth_login(struct ipc_msg *);
 
 void
 auth(void)
@@ -51,6 +53,9 @@ auth_imsg(enum proc_id from, struct ipc_msg *m)
 		switch (m->hdr.type) {
 		case IMSG_AUTH_RCPT_REQ:
 			auth_rcpt(m);
+			return;
+		case IMSG_AUTH_LOGIN_REQ:
+			auth_login(m);
 			return;
 		}
 	}
@@ -135,4 +140,45 @@ auth_rcpt(struct ipc_msg *m)
 	ipc_add_string(ob, v.reason);
 	if (ipc_close(ob) == -1)
 		fatal("IMSG_AUTH_RCPT_RES");
+}
+
+/*
+ * A password check.  The hash runs here, never in the front end; the
+ * password is wiped from the message buffer once checked.
+ */
+static void
+auth_login(struct ipc_msg *m)
+{
+	struct sockaddr_storage	 ss;
+	const void		*p;
+	const char		*service, *login, *password;
+	char			 addr[INET6_ADDRSTRLEN];
+	size_t			 len;
+	uint32_t		 result;
+
+	p = ipc_get_data(m, &len);
+	if (len != sizeof(ss))
+		fatalx("IMSG_AUTH_LOGIN_REQ: bad client address");
+	memcpy(&ss, p, sizeof(ss));
+	service = ipc_get_string(m);
+	login = ipc_get_string(m);
+	password = ipc_get_string(m);
+	ipc_end(m);
+	if (service == NULL || login == NULL || password == NULL)
+		fatalx("IMSG_AUTH_LOGIN_REQ: missing field");
+	if (auth_conf == NULL || auth_conf->authenticate == NULL)
+		result = LOGIN_TEMPFAIL;
+	else if (password_check(auth_conf->authenticate, login, password))
+		result = LOGIN_OK;
+	else
+		result = LOGIN_FAIL;
+	explicit_bzero((void *)(uintptr_t)password, strlen(password));
+
+	fmt_sockaddr(&ss, addr, sizeof(addr));
+	log_info("%08x auth event=login service=%s client=%s user=\"%s\" "
+	    "result=%s", m->hdr.peerid, service, addr, login,
+	    result == LOGIN_OK ? "ok" : result == LOGIN_FAIL ? "failed" :
+	    "unavailable");
+	(void)proc_compose(PROC_SMTP, IMSG_AUTH_LOGIN_RES, m->hdr.peerid, -1,
+	    &result, sizeof(result));
 }

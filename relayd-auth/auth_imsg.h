@@ -13,6 +13,14 @@
  *	u32	RCPT_* verdict
  *	u32	line of the rule that decided (0: none)
  *	string	why, for the log
+ *
+ * LOGIN_REQ checks a password (SMTP AUTH, POP3 USER/PASS):
+ *	data	client address (struct sockaddr_storage)
+ *	string	service: "smtp" or "pop3"
+ *	string	login
+ *	string	password (both ends wipe it after use)
+ * LOGIN_RES answers:
+ *	u32	LOGIN_* result
  */
 #ifndef PORTCULLIS_AUTH_IMSG_H
 #define PORTCULLIS_AUTH_IMSG_H
@@ -22,6 +30,8 @@
 enum auth_imsg {
 	IMSG_AUTH_RCPT_REQ = IMSG_AUTH_BASE,
 	IMSG_AUTH_RCPT_RES,
+	IMSG_AUTH_LOGIN_REQ,
+	IMSG_AUTH_LOGIN_RES,
 	IMSG_AUTH_END
 };
 
@@ -34,5 +44,10 @@ extern const char *const auth_imsg_names[IMSG_AUTH_COUNT];
 #define RCPT_RELAY		2	/* a relay rule allowed it */
 #define RCPT_DENIED		3	/* 554 5.7.1 Relay access denied */
 #define RCPT_UNKNOWN		4	/* 550 5.1.1 not a known recipient */
+
+/* login results */
+#define LOGIN_OK		1	/* 235 2.7.0 */
+#define LOGIN_FAIL		2	/* 535 5.7.8 */
+#define LOGIN_TEMPFAIL		3	/* 454 4.7.0: no credentials table */
 
 #endif

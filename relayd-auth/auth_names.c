@@ -6,4 +6,6 @@
 const char *const auth_imsg_names[IMSG_AUTH_COUNT] = {
 	"IMSG_AUTH_RCPT_REQ",
 	"IMSG_AUTH_RCPT_RES",
+	"IMSG_AUTH_LOGIN_REQ",
+	"IMSG_AUTH_LOGIN_RES",
 };

@@ -269,6 +269,8 @@ struct config {
 	TAILQ_HEAD(config_pkis, pki) pkis;
 	TAILQ_HEAD(, listener)	 listeners;
 	struct table		*authenticate;	/* credentials, or NULL */
+	int			 auth_enabled;	/* workers: "authenticate" set
+						 * (the front end has no table) */
 	const char		*auth_file;
 	int			 auth_line;
 	TAILQ_HEAD(, accept_rule) accepts;

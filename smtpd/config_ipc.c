@@ -100,6 +100,7 @@ send_global(struct ipc *ipc, enum proc_id role, const struct config *c)
 	ipc_add_string(ob, c->hostname);
 	ipc_add_string(ob, c->spool);
 	ipc_add_string(ob, role == PROC_AUTH ? tname(c->authenticate) : NULL);
+	ipc_add_u32(ob, c->authenticate != NULL);
 	/* limits */
 	ipc_add_u32(ob, c->limits.conn_per_ip);
 	ipc_add_u32(ob, c->limits.msgs_per_ip);
@@ -356,6 +357,7 @@ recv_global(struct ipc_msg *m, struct config *c)
 	get_str(m, c->hostname, sizeof(c->hostname), "hostname");
 	get_str(m, c->spool, sizeof(c->spool), "spool");
 	c->authenticate = get_table(m, c);
+	c->auth_enabled = ipc_get_u32(m);
 	c->limits.conn_per_ip = ipc_get_u32(m);
 	c->limits.msgs_per_ip = ipc_get_u32(m);
 	c->limits.msgs_per_ip_within = ipc_get_i64(m);

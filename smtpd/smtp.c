@@ -147,7 +147,7 @@ static void
 smtp_peer_closed(enum proc_id id)
 {
 	if (id == PROC_AUTH)
-		smtp_sessions_peer_lost(WAIT_RCPT, WAIT_RCPT);
+		smtp_sessions_peer_lost(WAIT_RCPT, WAIT_LOGIN);
 	else if (id == PROC_QUEUE)
 		smtp_sessions_peer_lost(WAIT_CREATE, WAIT_COMMIT);
 }
@@ -210,6 +210,14 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 		if ((s = session_for(m, WAIT_RCPT)) != NULL)
 			smtp_session_rcpt_verdict(s, verdict, line,
 			    reason != NULL ? reason : "");
+		return;
+	case IMSG_AUTH_LOGIN_RES:
+		if (from != PROC_AUTH)
+			break;
+		verdict = ipc_get_u32(m);
+		ipc_end(m);
+		if ((s = session_for(m, WAIT_LOGIN)) != NULL)
+			smtp_session_login_result(s, verdict);
 		return;
 	case IMSG_QUEUE_CREATE_OK:
 		if (from != PROC_QUEUE)

@@ -165,8 +165,20 @@ enum smtp_wait {
 	WAIT_NONE,
 	WAIT_RCPT,		/* auth's verdict */
 	WAIT_CREATE,		/* the queue's message file */
-	WAIT_COMMIT		/* the queue's durable commit */
+	WAIT_COMMIT,		/* the queue's durable commit */
+	WAIT_LOGIN		/* auth's password check */
 };
+
+/* where an AUTH exchange stands (RFC 4954) */
+enum smtp_authstep {
+	AUTH_NONE,
+	AUTH_PLAIN,		/* 334 sent, the PLAIN response comes */
+	AUTH_LOGIN_USER,	/* 334 Username: sent */
+	AUTH_LOGIN_PASS		/* 334 Password: sent */
+};
+
+/* RFC 4954 4: an AUTH response line may be 12288 octets */
+#define SMTP_AUTHLINE_MAX	12288
 
 /* facts about a session are flags, not states */
 #define SF_EHLO		0x0001
@@ -187,6 +199,8 @@ struct smtp_session {
 	char			 addr[64];	/* the client's address, text */
 	char			 helo[256];
 	char			 user[256];
+	enum smtp_authstep	 authstep;
+	char			 authuser[256];	/* during AUTH LOGIN */
 	struct smtp_tx		*tx;
 };
 
@@ -207,6 +221,7 @@ void	 smtp_session_created(struct smtp_session *, uint64_t, int fd);
 void	 smtp_session_create_failed(struct smtp_session *, const char *);
 void	 smtp_session_committed(struct smtp_session *, uint64_t);
 void	 smtp_session_commit_failed(struct smtp_session *, const char *);
+void	 smtp_session_login_result(struct smtp_session *, int);
 /* auth or queue went away: every session waiting for it gets a 451. */
 void	 smtp_sessions_peer_lost(enum smtp_wait, enum smtp_wait);
 /* A new configuration: the hostname and limits in use. */

@@ -37,6 +37,7 @@
 #include "envelope_io.h"
 #include "auth_imsg.h"
 #include "queue_imsg.h"
+#include "base64.h"
 #include "smtp.h"
 
 struct smtp_sessions	 smtp_sessions = RB_INITIALIZER(&smtp_sessions);
@@ -52,6 +53,8 @@ static void	 smtp_command(struct smtp_session *, char *);
 static void	 smtp_data_line(struct smtp_session *, const char *, size_t,
 		    int);
 static void	 smtp_message_end(struct smtp_session *);
+static void	 smtp_auth_response(struct smtp_session *, const char *,
+		    size_t);
 static void	 smtp_bdat_chunk_done(struct smtp_session *);
 static void	 smtp_reply(struct smtp_session *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
@@ -248,7 +251,8 @@ smtp_io(struct io *io, int event, void *arg)
 		/* RFC 3207 4.2: forget everything learned before TLS */
 		smtp_tx_free(s);
 		s->helo[0] = '\0';
-		s->flags &= ~SF_EHLO;
+		s->flags &= ~(SF_EHLO | SF_AUTHENTICATED);
+		s->user[0] = '\0';
 		smtp_enter_state(s, STATE_CONNECTED);
 		smtp_process(s);
 		return;
@@ -327,6 +331,10 @@ smtp_process(struct smtp_session *s)
 			smtp_data_line(s, line, len, io_getline_bare_lf(s->io));
 			continue;
 		}
+		if (s->authstep != AUTH_NONE) {
+			smtp_auth_response(s, line, len);
+			continue;
+		}
 		if (memchr(line, '\0', len) != NULL) {
 			smtp_error(s, "500 5.5.2 NUL octet in command");
 			continue;
@@ -346,6 +354,16 @@ listener_has_tls(const struct smtp_session *s)
 {
 	return (s->listener->flags & (LISTEN_TLS | LISTEN_TLS_REQUIRE)) &&
 	    s->listener->tls != NULL;
+}
+
+/* AUTH is offered with a credentials table, over TLS or where the
+ * listener says auth-insecure (RFC 4954 4: never in clear otherwise). */
+static int
+auth_offered(const struct smtp_session *s)
+{
+	return smtp_conf != NULL && smtp_conf->auth_enabled &&
+	    ((s->flags & SF_TLS) ||
+	    (s->listener->flags & LISTEN_AUTH_INSECURE));
 }
 
 static void
@@ -390,6 +408,8 @@ cmd_helo(struct smtp_session *s, const struct smtp_cmd *cmd)
 	smtp_reply(s, "250-CHUNKING");
 	if (listener_has_tls(s) && !(s->flags & SF_TLS))
 		smtp_reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
 	smtp_reply(s, "250-DSN");
 	smtp_reply(s, "250 HELP");
 }
@@ -489,6 +509,11 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		smtp_error(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
+	if ((s->listener->flags & LISTEN_AUTH_REQUIRE) &&
+	    !(s->flags & SF_AUTHENTICATED)) {
+		smtp_error(s, "530 5.7.0 Authentication required");
+		return;
+	}
 	if (mailaddr_parse_path(cmd->args, strlen(cmd->args),
 	    PARSE_ALLOW_NULL | PARSE_SMTPUTF8, &sender, &end, &err) == -1) {
 		bad_address(s, 1, err);
@@ -544,6 +569,8 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 				smtp_error(s, "501 5.5.4 Bad ENVID value");
 				return;
 			}
+		} else if (strcmp(k, "AUTH") == 0 && auth_offered(s)) {
+			/* RFC 4954 5: we do not relay the identity */
 		} else {
 			smtp_error(s, "555 5.5.4 Unsupported option: %s", k);
 			return;
@@ -1058,6 +1085,14 @@ smtp_sessions_peer_lost(enum smtp_wait a, enum smtp_wait b)
 	RB_FOREACH_SAFE(s, smtp_sessions, &smtp_sessions, next) {
 		if (s->wait != a && s->wait != b)
 			continue;
+		if (s->wait == WAIT_LOGIN) {
+			s->wait = WAIT_NONE;
+			s->authuser[0] = '\0';
+			smtp_reply(s, "454 4.7.0 Temporary authentication "
+			    "failure");
+			smtp_process(s);
+			continue;
+		}
 		s->wait = WAIT_NONE;
 		smtp_reply(s, "451 4.3.0 Temporary failure, try again later");
 		if (s->tx != NULL && s->state != STATE_RCPT &&
@@ -1071,6 +1106,218 @@ smtp_sessions_peer_lost(enum smtp_wait a, enum smtp_wait b)
 		}
 		smtp_process(s);
 	}
+}
+
+/* ---- SMTP AUTH (RFC 4954; PLAIN RFC 4616, LOGIN) ---------------------- */
+
+/* A login name we pass on: printable, no control characters. */
+static int
+login_ok(const char *p, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0 || len > 255)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+smtp_login(struct smtp_session *s, const char *login, size_t loginlen,
+    const char *password, size_t passlen)
+{
+	struct ipc_obuf	*ob;
+	struct ipc	*ch;
+	char		 pass[1025];
+
+	s->authstep = AUTH_NONE;
+	if (!login_ok(login, loginlen) || passlen >= sizeof(pass) ||
+	    memchr(password, '\0', passlen) != NULL) {
+		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
+		return;
+	}
+	memmove(s->authuser, login, loginlen);	/* LOGIN: login is authuser */
+	s->authuser[loginlen] = '\0';
+	memcpy(pass, password, passlen);
+	pass[passlen] = '\0';
+	if ((ch = proc_channel(PROC_AUTH)) == NULL) {
+		explicit_bzero(pass, sizeof(pass));
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
+	ob = ipc_create(ch, IMSG_AUTH_LOGIN_REQ, s->id, -1);
+	ipc_add_data(ob, &s->ss, sizeof(s->ss));
+	ipc_add_string(ob, "smtp");
+	ipc_add_string(ob, s->authuser);
+	ipc_add_string(ob, pass);
+	explicit_bzero(pass, sizeof(pass));
+	if (ipc_close(ob) == -1) {
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		return;
+	}
+	s->wait = WAIT_LOGIN;
+}
+
+/* PLAIN: [authzid] NUL authcid NUL passwd; authzid empty or authcid. */
+static void
+auth_plain(struct smtp_session *s, const uint8_t *buf, size_t len)
+{
+	const uint8_t	*nul1, *nul2, *authcid, *pass;
+	size_t		 zlen, clen;
+
+	if ((nul1 = memchr(buf, '\0', len)) == NULL ||
+	    (nul2 = memchr(nul1 + 1, '\0', len - (nul1 + 1 - buf))) == NULL) {
+		s->authstep = AUTH_NONE;
+		smtp_error(s, "501 5.5.2 Malformed PLAIN response");
+		return;
+	}
+	zlen = nul1 - buf;
+	authcid = nul1 + 1;
+	clen = nul2 - authcid;
+	pass = nul2 + 1;
+	if (zlen != 0 && (zlen != clen || memcmp(buf, authcid, clen) != 0)) {
+		s->authstep = AUTH_NONE;
+		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
+		return;
+	}
+	smtp_login(s, (const char *)authcid, clen, (const char *)pass,
+	    len - (pass - buf));
+}
+
+static void
+smtp_auth_response(struct smtp_session *s, const char *line, size_t len)
+{
+	uint8_t	 buf[SMTP_AUTHLINE_MAX];
+	int	 n;
+
+	if (len == 1 && line[0] == '*') {
+		s->authstep = AUTH_NONE;
+		smtp_error(s, "501 5.7.0 Authentication cancelled");
+		return;
+	}
+	if (len > SMTP_AUTHLINE_MAX ||
+	    (n = base64_decode(line, len, buf, sizeof(buf))) == -1) {
+		s->authstep = AUTH_NONE;
+		smtp_error(s, "501 5.5.2 Cannot decode response");
+		return;
+	}
+	switch (s->authstep) {
+	case AUTH_PLAIN:
+		auth_plain(s, buf, n);
+		break;
+	case AUTH_LOGIN_USER:
+		if (!login_ok((const char *)buf, n)) {
+			s->authstep = AUTH_NONE;
+			smtp_error(s, "535 5.7.8 Authentication credentials "
+			    "invalid");
+			break;
+		}
+		memcpy(s->authuser, buf, n);
+		s->authuser[n] = '\0';
+		s->authstep = AUTH_LOGIN_PASS;
+		smtp_reply(s, "334 UGFzc3dvcmQ6");	/* Password: */
+		break;
+	case AUTH_LOGIN_PASS:
+		smtp_login(s, s->authuser, strlen(s->authuser),
+		    (const char *)buf, n);
+		break;
+	case AUTH_NONE:
+		break;
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+cmd_auth(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	char	 mech[16], *sp;
+	size_t	 mlen;
+
+	if (smtp_conf == NULL || !smtp_conf->auth_enabled) {
+		smtp_error(s, "503 5.5.1 Error: authentication not enabled");
+		return;
+	}
+	if (s->state == STATE_CONNECTED) {
+		smtp_error(s, "503 5.5.1 Error: send EHLO first");
+		return;
+	}
+	if (s->flags & SF_AUTHENTICATED) {
+		smtp_error(s, "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (s->state != STATE_HELO) {
+		smtp_error(s, "503 5.5.1 Error: AUTH not allowed during a mail "
+		    "transaction");
+		return;
+	}
+	if (!auth_offered(s)) {
+		smtp_error(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return;
+	}
+	sp = strchr(cmd->args, ' ');
+	mlen = sp != NULL ? (size_t)(sp - cmd->args) : strlen(cmd->args);
+	if (mlen == 0 || mlen >= sizeof(mech)) {
+		smtp_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+		return;
+	}
+	memcpy(mech, cmd->args, mlen);
+	mech[mlen] = '\0';
+	if (strcasecmp(mech, "PLAIN") == 0)
+		s->authstep = AUTH_PLAIN;
+	else if (strcasecmp(mech, "LOGIN") == 0)
+		s->authstep = AUTH_LOGIN_USER;
+	else {
+		smtp_error(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	if (sp == NULL) {
+		smtp_reply(s, s->authstep == AUTH_PLAIN ? "334 " :
+		    "334 VXNlcm5hbWU6");		/* Username: */
+		return;
+	}
+	/* an initial response; "=" is the empty one (RFC 4954 4) */
+	if (strcmp(sp + 1, "=") == 0) {
+		if (s->authstep == AUTH_PLAIN)
+			auth_plain(s, (const uint8_t *)"", 0);
+		else {
+			s->authstep = AUTH_NONE;
+			smtp_error(s, "535 5.7.8 Authentication credentials "
+			    "invalid");
+		}
+		return;
+	}
+	smtp_auth_response(s, sp + 1, strlen(sp + 1));
+}
+
+void
+smtp_session_login_result(struct smtp_session *s, int result)
+{
+	if (s->wait != WAIT_LOGIN)
+		fatalx("%08x: a login result out of turn", s->id);
+	s->wait = WAIT_NONE;
+	log_info("%08x smtp event=auth address=%s user=\"%s\" result=%s",
+	    s->id, s->addr, s->authuser, result == LOGIN_OK ? "ok" :
+	    result == LOGIN_FAIL ? "failed" : "unavailable");
+	switch (result) {
+	case LOGIN_OK:
+		s->flags |= SF_AUTHENTICATED;
+		(void)strlcpy(s->user, s->authuser, sizeof(s->user));
+		smtp_reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case LOGIN_FAIL:
+		/* the session stays unauthenticated: no IP group rescues
+		 * a "from <lan> authenticated" rule */
+		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
+		break;
+	default:
+		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
+		break;
+	}
+	s->authuser[0] = '\0';
+	smtp_process(s);
 }
 
 static void
@@ -1130,7 +1377,7 @@ smtp_command(struct smtp_session *s, char *line)
 		cmd_starttls(s, &cmd);
 		break;
 	case CMD_AUTH:
-		smtp_error(s, "503 5.5.1 Error: authentication not enabled");
+		cmd_auth(s, &cmd);
 		break;
 	case CMD_MAIL:
 		cmd_mail(s, &cmd);
