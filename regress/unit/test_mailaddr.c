@@ -12,22 +12,6 @@
 #include "mailaddr.h"
 #include "unit.h"
 
-/* RUN(), under the name of a table row. */
-#define RUN_NAMED(fn, label) do {					\
-	char	name_[200];						\
-									\
-	(void)snprintf(name_, sizeof(name_), "%s: %s", #fn, (label));	\
-	unit_cur = name_;						\
-	unit_cur_failed = 0;						\
-	fn();								\
-	if (unit_cur_failed)						\
-		unit_failed++;						\
-	else {								\
-		unit_passed++;						\
-		printf("ok   %s\n", name_);				\
-	}								\
-	fflush(stdout);							\
-} while (0)
 
 #define U	PARSE_SMTPUTF8
 #define N	PARSE_ALLOW_NULL

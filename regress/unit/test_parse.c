@@ -31,22 +31,6 @@
 		"3456789abcdefg"
 #define HASH2B	"$2b$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
 
-/* RUN(), under the name of a table row. */
-#define RUN_NAMED(fn, label) do {					\
-	char	name_[160];						\
-									\
-	(void)snprintf(name_, sizeof(name_), "%s: %s", #fn, (label));	\
-	unit_cur = name_;						\
-	unit_cur_failed = 0;						\
-	fn();								\
-	if (unit_cur_failed)						\
-		unit_failed++;						\
-	else {								\
-		unit_passed++;						\
-		printf("ok   %s\n", name_);				\
-	}								\
-	fflush(stdout);							\
-} while (0)
 
 static char	 tmpdir[PATH_MAX];
 static char	 errout[16384];

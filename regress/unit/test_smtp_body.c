@@ -26,22 +26,6 @@
 #include "smtp.h"
 #include "unit.h"
 
-/* RUN(), under the name of a table row. */
-#define RUN_NAMED(fn, label) do {					\
-	char	name_[200];						\
-									\
-	(void)snprintf(name_, sizeof(name_), "%s: %s", #fn, (label));	\
-	unit_cur = name_;						\
-	unit_cur_failed = 0;						\
-	fn();								\
-	if (unit_cur_failed)						\
-		unit_failed++;						\
-	else {								\
-		unit_passed++;						\
-		printf("ok   %s\n", name_);				\
-	}								\
-	fflush(stdout);							\
-} while (0)
 
 #define W	BODY_ERR_WRITE
 #define S	BODY_ERR_SIZE

@@ -47,6 +47,23 @@ static const char *unit_cur;
 	fflush(stdout);							\
 } while (0)
 
+/* RUN(), under the name of a table row: "fn: label". */
+#define RUN_NAMED(fn, label) do {					\
+	char	name_[200];						\
+									\
+	(void)snprintf(name_, sizeof(name_), "%s: %s", #fn, (label));	\
+	unit_cur = name_;						\
+	unit_cur_failed = 0;						\
+	fn();								\
+	if (unit_cur_failed)						\
+		unit_failed++;						\
+	else {								\
+		unit_passed++;						\
+		printf("ok   %s\n", name_);				\
+	}								\
+	fflush(stdout);							\
+} while (0)
+
 static inline int
 unit_done(void)
 {
