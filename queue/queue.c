@@ -1,6 +1,7 @@
 /*
  * Portcullis: the queue process: the durable spool (queue_store.c),
- * the queue side of queue_imsg.h and delivery_imsg.h, group commit.
+ * the queue side of queue_imsg.h, delivery_imsg.h and mailbox_imsg.h,
+ * group commit.
  * Scheduling, retries and bounces are scheduler.c's; DSNs dsn.c's.
  *
  * Transactions.  CREATE_REQ creates incoming/<msgid>/message and hands
@@ -32,8 +33,9 @@
  * When the front end's channel closes (proc_set_peer_closed()) its
  * open transactions are rolled back.  Commits already in a batch
  * complete: the message is delivered though the client saw no 250
- * (at-least-once), and nobody is told.  When delivery's channel closes,
- * what it had in flight goes back to the schedule.
+ * (at-least-once), and nobody is told.  When the channel of delivery
+ * or of the mailbox process closes, what it had in flight goes back to
+ * the schedule.
  */
 #include <sys/types.h>
 #include <sys/time.h>
@@ -167,6 +169,8 @@ queue_peer_closed(enum proc_id id)
 		queue_frontend_gone();
 	else if (id == PROC_DELIVERY)
 		scheduler_delivery_gone();
+	else if (id == PROC_MAILBOX)
+		scheduler_mailbox_gone();
 }
 
 void
@@ -185,6 +189,10 @@ queue_imsg(enum proc_id from, struct ipc_msg *m)
 {
 	if (from == PROC_DELIVERY) {
 		scheduler_delivery_imsg(m);
+		return;
+	}
+	if (from == PROC_MAILBOX) {
+		scheduler_mailbox_imsg(m);
 		return;
 	}
 	if (from != PROC_SMTP)

@@ -3,18 +3,22 @@
  *
  * The index (queue_store.h) keeps every waiting envelope in a tree
  * ordered by next try.  A pass walks it from the earliest: each due
- * envelope's message is dispatched -- its due envelopes of one dest
- * (relay or LMTP), up to DELIVERY_BATCH_MAX, go to delivery as one
- * batch with the message file as a descriptor -- as long as the limits
+ * envelope's message is dispatched -- its due envelopes of one dest,
+ * up to DELIVERY_BATCH_MAX, go as one batch with the message file as a
+ * descriptor to the process that serves the dest: relay and LMTP to
+ * delivery (delivery_imsg.h), Maildir to mailbox (mailbox_imsg.h).
+ * Both protocols have the same shape, so one mechanism (struct bpeer:
+ * the peer's process and message types) sends the batches, takes the
+ * results and returns what a dead peer had in flight -- as long as the limits
  * allow: `queue deliveries N` envelopes in flight in all and
  * `per-domain M` per recipient domain (counted by the domain hash the
  * index keeps, so no envelope is read to decide).  A pass runs when
  * something may have become due: a commit, a batch done, the config, a
  * timer set to the earliest next try that is in the future.  There is
- * no polling loop, except once a second while delivery is down and
+ * no polling loop, except once a second while a peer is down and
  * something waits for it.
  *
- * Results are applied when delivery says DONE (or its channel closes):
+ * Results are applied when the peer says DONE (or its channel closes):
  *	OK		the envelope is deleted (a "delivered" DSN first
  *			when NOTIFY=SUCCESS and we delivered it locally);
  *	TEMPFAIL	attempts+1, the error kept, next try after the
@@ -28,10 +32,6 @@
  * sender (a DSN) is never bounced: logged and dropped.  An envelope
  * without a result goes back to the schedule as it was
  * (at-least-once).
- *
- * Maildir envelopes wait for the mailbox process, whose protocol does
- * not exist yet: the pass holds them (in memory; they are scheduled
- * again at the next start) and logs it once.
  */
 #include <sys/types.h>
 #include <sys/time.h>
@@ -56,12 +56,39 @@
 #include "envelope.h"
 #include "envelope_io.h"
 #include "delivery_imsg.h"
+#include "mailbox_imsg.h"
 #include "queue_store.h"
 #include "dsn.h"
 #include "scheduler.h"
 
 #define HOST_MAX	256		/* a Remote-MTA we keep */
-#define DOWN_RETRY	1		/* s, while delivery is down */
+#define DOWN_RETRY	1		/* s, while a peer is down */
+
+/* A process that takes batches, and its messages: delivery, mailbox. */
+struct bpeer {
+	enum proc_id	 proc;
+	const char	*name;
+	uint32_t	 req, rcpt, go, result, done;
+	int		 has_host;	/* RESULT ends with the host */
+};
+
+static const struct bpeer peer_delivery = {
+	PROC_DELIVERY, "delivery",
+	IMSG_DELIVERY_DELIVER_REQ, IMSG_DELIVERY_DELIVER_RCPT,
+	IMSG_DELIVERY_DELIVER_GO, IMSG_DELIVERY_RESULT, IMSG_DELIVERY_DONE, 1
+};
+static const struct bpeer peer_mailbox = {
+	PROC_MAILBOX, "mailbox",
+	IMSG_MAILBOX_DELIVER_REQ, IMSG_MAILBOX_DELIVER_RCPT,
+	IMSG_MAILBOX_DELIVER_GO, IMSG_MAILBOX_RESULT, IMSG_MAILBOX_DONE, 0
+};
+
+/* Both answer with the same statuses, and take batches of one size. */
+_Static_assert(MAILBOX_OK == DELIVERY_OK &&
+    MAILBOX_TEMPFAIL == DELIVERY_TEMPFAIL &&
+    MAILBOX_PERMFAIL == DELIVERY_PERMFAIL, "result codes differ");
+_Static_assert(MAILBOX_BATCH_MAX >= DELIVERY_BATCH_MAX,
+    "mailbox takes smaller batches");
 
 /* One envelope of a batch, with its result once it came. */
 struct bentry {
@@ -73,6 +100,7 @@ struct bentry {
 
 struct batch {
 	RB_ENTRY(batch)	 entry;
+	const struct bpeer *peer;
 	uint32_t	 id;		/* the peerid on the wire */
 	uint64_t	 msgid;
 	size_t		 n;
@@ -120,15 +148,17 @@ static struct event	 ev_sched;
 static int		 ev_ready, sched_armed;
 static time_t		 sched_when;
 static uint32_t		 next_batch_id;
-static int		 maildir_logged;
 
 static void	 sched_arm(time_t, time_t);
 static void	 sched_run(int, short, void *);
-static void	 hold_maildir(struct qevp *);
-static int	 dispatch(struct qmsg *, time_t, struct ipc *);
+static const struct bpeer *peer_for(uint32_t);
+static uint32_t	 dispatch(struct qmsg *, time_t);
 static int	 send_batch(struct ipc *, struct batch *, int);
 static void	 batch_finish(struct batch *, int);
-static struct batch *batch_get(struct ipc_msg *, uint64_t);
+static struct batch *batch_get(const struct bpeer *, struct ipc_msg *,
+		    uint64_t);
+static void	 batch_imsg(const struct bpeer *, struct ipc_msg *);
+static void	 peer_gone(const struct bpeer *);
 static struct qevp *evp_find(uint64_t, uint32_t);
 static int	 domain_room(uint64_t);
 static void	 domain_take(uint64_t);
@@ -346,12 +376,13 @@ sched_arm(time_t t, time_t now)
 static void
 sched_run(int fd, short ev, void *arg)
 {
-	struct ipc	*ch;
+	const struct bpeer *p;
 	struct qevp	*e, *nx;
 	struct qmsg	*m;
 	time_t		 now, next = 0;
 	size_t		 limit;
-	int		 down = 0;
+	uint32_t	 down = 0;
+	const uint32_t	 all = PROCBIT(PROC_DELIVERY) | PROCBIT(PROC_MAILBOX);
 
 	(void)fd;
 	(void)ev;
@@ -361,21 +392,19 @@ sched_run(int fd, short ev, void *arg)
 		return;		/* scheduler_conf() runs us again */
 	now = queue_now();
 	limit = limit_deliveries();
-	ch = proc_channel(PROC_DELIVERY);
 	for (e = store_sched_first(); e != NULL; e = nx) {
 		if (e->nexttry > now) {
 			next = e->nexttry;
 			break;
 		}
 		nx = store_sched_next(e);
-		if (e->dest == DEST_MAILDIR) {
-			hold_maildir(e);
-			continue;
-		}
-		if (ch == NULL) {
-			down = 1;
+		p = peer_for(e->dest);
+		if (!(down & PROCBIT(p->proc)) && proc_channel(p->proc) == NULL)
+			down |= PROCBIT(p->proc);
+		if (down == all)
 			break;
-		}
+		if (down & PROCBIT(p->proc))
+			continue;	/* waits for its peer */
 		if (stats.inflight >= limit)
 			break;		/* a batch done runs us again */
 		if (!domain_room(e->domhash))
@@ -385,13 +414,7 @@ sched_run(int fd, short ev, void *arg)
 		m = e->msg;
 		while (nx != NULL && nx->msg == m)
 			nx = store_sched_next(nx);
-		if (dispatch(m, now, ch) == -1) {
-			ch = proc_channel(PROC_DELIVERY);
-			if (ch == NULL) {
-				down = 1;
-				break;
-			}
-		}
+		down |= dispatch(m, now);
 	}
 	if (down)
 		sched_arm(now + DOWN_RETRY, now);
@@ -399,40 +422,43 @@ sched_run(int fd, short ev, void *arg)
 		sched_arm(next, now);
 }
 
-/* For the mailbox process, which cannot take them yet. */
-static void
-hold_maildir(struct qevp *e)
+/* The process that serves a dest. */
+static const struct bpeer *
+peer_for(uint32_t dest)
 {
-	if (!maildir_logged) {
-		log_warnx("queue: Maildir delivery is not available yet: "
-		    "local Maildir mail is held in the queue");
-		maildir_logged = 1;
-	}
-	store_sched_set(e, QEVP_HELD);
-	stats.maildir_held++;
+	return dest == DEST_MAILDIR ? &peer_mailbox : &peer_delivery;
 }
 
 /*
- * The due envelopes of m that the limits allow, one batch per dest.
- * -1 when the channel failed.
+ * The due envelopes of m that the limits allow, one batch per dest, to
+ * the dest's peer.  Returns the PROCBIT()s of the peers that are down
+ * (or whose channel failed): their envelopes wait.
  */
-static int
-dispatch(struct qmsg *m, time_t now, struct ipc *ch)
+static uint32_t
+dispatch(struct qmsg *m, time_t now)
 {
-	static const uint8_t	 dests[] = { DEST_RELAY, DEST_LMTP };
+	static const uint8_t	 dests[] = {
+		DEST_RELAY, DEST_LMTP, DEST_MAILDIR
+	};
+	const struct bpeer	*p;
+	struct ipc		*ch;
 	struct qevp		*pick[DELIVERY_BATCH_MAX];
 	struct envelope		*evps = NULL;
 	struct batch		*b;
 	size_t			 limit = limit_deliveries(), n, nevps = 0;
 	size_t			 i, j, k, d;
 	uint64_t		 msgid = m->msgid;
-	int			 fd, rv = 0;
+	uint32_t		 down = 0;
+	int			 fd;
 
-	for (i = 0; i < m->nevp; i++)
-		if (m->evp[i].state == QEVP_SCHEDULED &&
-		    m->evp[i].dest == DEST_MAILDIR && m->evp[i].nexttry <= now)
-			hold_maildir(&m->evp[i]);
 	for (d = 0; d < sizeof(dests) / sizeof(dests[0]); d++) {
+		p = peer_for(dests[d]);
+		if (down & PROCBIT(p->proc))
+			continue;
+		if ((ch = proc_channel(p->proc)) == NULL) {
+			down |= PROCBIT(p->proc);
+			continue;
+		}
 		n = 0;
 		for (i = 0; i < m->nevp && n < DELIVERY_BATCH_MAX &&
 		    stats.inflight < limit; i++) {
@@ -454,6 +480,7 @@ dispatch(struct qmsg *m, time_t now, struct ipc *ch)
 		if ((b = calloc(1, sizeof(*b) + n * sizeof(b->ent[0]))) ==
 		    NULL)
 			fatal("%s", __func__);
+		b->peer = p;
 		b->msgid = msgid;
 		b->n = n;
 		do {
@@ -481,8 +508,8 @@ dispatch(struct qmsg *m, time_t now, struct ipc *ch)
 			free(b);
 			for (k = 0; k < n; k++)
 				domain_release(pick[k]->domhash);
-			rv = -1;
-			break;
+			down |= PROCBIT(p->proc);
+			continue;
 		}
 		RB_INSERT(batch_tree, &batches, b);
 		stats.nbatch++;
@@ -490,8 +517,9 @@ dispatch(struct qmsg *m, time_t now, struct ipc *ch)
 			store_sched_set(pick[k], QEVP_INFLIGHT);
 		stats.batches++;
 		log_debug("%016llx queue event=dispatch batch=%u dest=%s "
-		    "rcpts=%zu", (unsigned long long)msgid, b->id,
-		    dests[d] == DEST_LMTP ? "lmtp" : "relay", n);
+		    "peer=%s rcpts=%zu", (unsigned long long)msgid, b->id,
+		    dests[d] == DEST_LMTP ? "lmtp" : dests[d] == DEST_MAILDIR ?
+		    "maildir" : "relay", p->name, n);
 		continue;
 
  later:
@@ -503,7 +531,7 @@ dispatch(struct qmsg *m, time_t now, struct ipc *ch)
 		break;
 	}
 	free(evps);
-	return rv;
+	return down;
 }
 
 static int
@@ -512,41 +540,43 @@ send_batch(struct ipc *ch, struct batch *b, int fd)
 	struct ipc_obuf	*o;
 	size_t		 i;
 
-	o = ipc_create(ch, IMSG_DELIVERY_DELIVER_REQ, b->id, fd);
+	/* The three go back to back: the peer takes a batch whole. */
+	o = ipc_create(ch, b->peer->req, b->id, fd);
 	ipc_add_u64(o, b->msgid);
 	ipc_add_u32(o, (uint32_t)b->n);
 	if (ipc_close(o) == -1) {
-		log_warn("cannot send IMSG_DELIVERY_DELIVER_REQ to delivery");
+		log_warn("cannot send %s to %s", ipc_type_name(b->peer->req),
+		    b->peer->name);
 		close(fd);
 		return -1;
 	}
 	for (i = 0; i < b->n; i++) {
-		o = ipc_create(ch, IMSG_DELIVERY_DELIVER_RCPT, b->id, -1);
+		o = ipc_create(ch, b->peer->rcpt, b->id, -1);
 		envelope_add(o, &b->ent[i].evp);
 		if (ipc_close(o) == -1)
-			fatal("cannot send IMSG_DELIVERY_DELIVER_RCPT");
+			fatal("cannot send %s", ipc_type_name(b->peer->rcpt));
 	}
-	if (ipc_compose(ch, IMSG_DELIVERY_DELIVER_GO, b->id, -1, NULL, 0) ==
-	    -1)
-		fatal("cannot send IMSG_DELIVERY_DELIVER_GO");
+	if (ipc_compose(ch, b->peer->go, b->id, -1, NULL, 0) == -1)
+		fatal("cannot send %s", ipc_type_name(b->peer->go));
 	return 0;
 }
 
 /*
- * Delivery's answers.
+ * The peers' answers.
  */
 static struct batch *
-batch_get(struct ipc_msg *m, uint64_t msgid)
+batch_get(const struct bpeer *p, struct ipc_msg *m, uint64_t msgid)
 {
 	struct batch	 key, *b;
 
 	key.id = m->hdr.peerid;
-	if ((b = RB_FIND(batch_tree, &batches, &key)) == NULL)
-		fatalx("%s from delivery: unknown batch %u",
-		    ipc_type_name(m->hdr.type), m->hdr.peerid);
+	if ((b = RB_FIND(batch_tree, &batches, &key)) == NULL ||
+	    b->peer != p)
+		fatalx("%s from %s: unknown batch %u",
+		    ipc_type_name(m->hdr.type), p->name, m->hdr.peerid);
 	if (b->msgid != msgid)
-		fatalx("%s from delivery: batch %u is %016llx, not %016llx",
-		    ipc_type_name(m->hdr.type), b->id,
+		fatalx("%s from %s: batch %u is %016llx, not %016llx",
+		    ipc_type_name(m->hdr.type), p->name, b->id,
 		    (unsigned long long)b->msgid, (unsigned long long)msgid);
 	return b;
 }
@@ -554,22 +584,34 @@ batch_get(struct ipc_msg *m, uint64_t msgid)
 void
 scheduler_delivery_imsg(struct ipc_msg *m)
 {
+	batch_imsg(&peer_delivery, m);
+}
+
+void
+scheduler_mailbox_imsg(struct ipc_msg *m)
+{
+	batch_imsg(&peer_mailbox, m);
+}
+
+static void
+batch_imsg(const struct bpeer *p, struct ipc_msg *m)
+{
 	struct batch	*b;
 	struct bentry	*be = NULL;
-	const char	*reply, *host;
+	const char	*reply, *host = NULL;
 	uint64_t	 msgid;
 	uint32_t	 idx, status;
 	size_t		 lo, hi, mid;
 
-	switch (m->hdr.type) {
-	case IMSG_DELIVERY_RESULT:
+	if (m->hdr.type == p->result) {
 		msgid = ipc_get_u64(m);
 		idx = ipc_get_u32(m);
 		status = ipc_get_u32(m);
 		reply = ipc_get_string(m);
-		host = ipc_get_string(m);
+		if (p->has_host)
+			host = ipc_get_string(m);
 		ipc_end(m);
-		b = batch_get(m, msgid);
+		b = batch_get(p, m, msgid);
 		for (lo = 0, hi = b->n; lo < hi; ) {
 			mid = (lo + hi) / 2;
 			if (b->ent[mid].evp.idx == idx) {
@@ -582,43 +624,59 @@ scheduler_delivery_imsg(struct ipc_msg *m)
 				hi = mid;
 		}
 		if (be == NULL || be->answered)
-			fatalx("IMSG_DELIVERY_RESULT from delivery: envelope "
-			    "%016llx.%u %s in batch %u",
+			fatalx("%s from %s: envelope %016llx.%u %s in batch "
+			    "%u", ipc_type_name(m->hdr.type), p->name,
 			    (unsigned long long)msgid, idx,
 			    be == NULL ? "not" : "answered twice", b->id);
 		if (status > DELIVERY_PERMFAIL)
-			fatalx("IMSG_DELIVERY_RESULT from delivery: status %u",
-			    status);
+			fatalx("%s from %s: status %u",
+			    ipc_type_name(m->hdr.type), p->name, status);
 		be->answered = 1;
 		be->status = status;
 		envelope_set_error(&be->evp, reply != NULL ? reply : "");
 		(void)strlcpy(be->host, host != NULL ? host : "",
 		    sizeof(be->host));
 		return;
-	case IMSG_DELIVERY_DONE:
+	}
+	if (m->hdr.type == p->done) {
 		msgid = ipc_get_u64(m);
 		ipc_end(m);
-		b = batch_get(m, msgid);
+		b = batch_get(p, m, msgid);
 		batch_finish(b, 0);
 		scheduler_kick();
 		return;
 	}
-	fatalx("%s from delivery: not for queue", ipc_type_name(m->hdr.type));
+	fatalx("%s from %s: not for queue", ipc_type_name(m->hdr.type),
+	    p->name);
 }
 
 void
 scheduler_delivery_gone(void)
 {
+	peer_gone(&peer_delivery);
+}
+
+void
+scheduler_mailbox_gone(void)
+{
+	peer_gone(&peer_mailbox);
+}
+
+static void
+peer_gone(const struct bpeer *p)
+{
 	struct batch	*b, *nb;
 	size_t		 n = 0;
 
 	RB_FOREACH_SAFE(b, batch_tree, &batches, nb) {
+		if (b->peer != p)
+			continue;
 		batch_finish(b, 1);
 		n++;
 	}
 	if (n > 0)
-		log_warnx("queue event=delivery-gone batches=%zu: "
-		    "unanswered envelopes are scheduled again", n);
+		log_warnx("queue event=%s-gone batches=%zu: "
+		    "unanswered envelopes are scheduled again", p->name, n);
 	scheduler_kick();
 }
 
@@ -699,9 +757,10 @@ batch_finish(struct batch *b, int gone)
 		(void)addr_str(&ev->rcpt, to, sizeof(to));
 		if (!be->answered) {
 			if (!gone)
-				log_warnx("%016llx queue: delivery said DONE "
+				log_warnx("%016llx queue: %s said DONE "
 				    "without a result for <%s>",
-				    (unsigned long long)b->msgid, to);
+				    (unsigned long long)b->msgid,
+				    b->peer->name, to);
 			kind[i] = K_BACK;
 			continue;
 		}

@@ -1,8 +1,9 @@
 /*
  * Portcullis: the queue's scheduler (queue/scheduler.c): where each
- * recipient goes, batches to delivery within the concurrency limits,
- * results, retries, expiry and DSNs.  queue.c feeds it the config,
- * delivery's messages and commit completions; it asks queue.c for a
+ * recipient goes, batches to delivery and to the mailbox process
+ * within the concurrency limits, results, retries, expiry and DSNs.
+ * queue.c feeds it the config, their messages and commit completions;
+ * it asks queue.c for a
  * group-commit sync when it has written something (a DSN, an update).
  */
 #ifndef PORTCULLIS_SCHEDULER_H
@@ -34,17 +35,20 @@ void	 scheduler_conf(const struct config *);
 void	 scheduler_route(struct envelope *);
 /* Something may be due: run a scheduling pass soon (coalesced). */
 void	 scheduler_kick(void);
-/* A message from delivery (delivery_imsg.h): fatal if malformed. */
+/* A message from delivery (delivery_imsg.h) or from the mailbox
+ * process (mailbox_imsg.h): fatal if malformed. */
 void	 scheduler_delivery_imsg(struct ipc_msg *);
-/* Delivery's channel closed: what it answered is applied, the rest of
- * what was in flight goes back to the schedule. */
+void	 scheduler_mailbox_imsg(struct ipc_msg *);
+/* Its channel closed: what it answered is applied, the rest of what
+ * was in flight to it goes back to the schedule. */
 void	 scheduler_delivery_gone(void);
+void	 scheduler_mailbox_gone(void);
 /* store_sync() finished a commit that is not a front-end transaction:
  * perhaps one of our DSNs (err 0: durable; else it is gone). */
 void	 scheduler_committed(uint64_t, int);
 
 struct scheduler_stats {
-	uint64_t	 batches;	/* sent to delivery */
+	uint64_t	 batches;	/* sent to delivery and mailbox */
 	uint64_t	 delivered;
 	uint64_t	 tempfail;
 	uint64_t	 permfail;
@@ -56,7 +60,6 @@ struct scheduler_stats {
 	uint64_t	 returned;	/* back to the schedule unanswered */
 	size_t		 inflight;	/* envelopes now */
 	size_t		 nbatch;	/* batches now */
-	size_t		 maildir_held;	/* waiting for the mailbox process */
 	size_t		 max_inflight;	/* high-water marks */
 	uint32_t	 max_domain;
 };

@@ -11,6 +11,7 @@
 #include "queue_imsg.h"
 #include "auth_imsg.h"
 #include "delivery_imsg.h"
+#include "mailbox_imsg.h"
 
 const struct imsg_range imsg_ranges[] = {
 	{ "parent", IMSG_PARENT_BASE, IMSG_PARENT_COUNT, parent_imsg_names },
@@ -18,6 +19,8 @@ const struct imsg_range imsg_ranges[] = {
 	{ "queue", IMSG_QUEUE_BASE, IMSG_QUEUE_COUNT, queue_imsg_names },
 	{ "delivery", IMSG_DELIVERY_BASE, IMSG_DELIVERY_COUNT,
 	    delivery_imsg_names },
+	{ "mailbox", IMSG_MAILBOX_BASE, IMSG_MAILBOX_COUNT,
+	    mailbox_imsg_names },
 	{ "control", IMSG_CTL_BASE, IMSG_CTL_COUNT, control_imsg_names },
 };
 

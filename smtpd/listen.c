@@ -160,6 +160,37 @@ parent_dir(const char *path, char *buf, size_t len)
 }
 
 /*
+ * The mail root: made when missing, for the mail user (as root) who
+ * makes the Maildirs in it.  One that exists is the administrator's
+ * (/var/mail, /home): left as it is.
+ */
+static int
+mailroot_prepare(const char *dir)
+{
+	struct passwd	*pw;
+	struct stat	 st;
+
+	if (stat(dir, &st) == 0)
+		return 0;
+	if (errno != ENOENT || mkdir_p(dir, 0700) == -1) {
+		log_warn("mail root %s", dir);
+		return -1;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(SMTPD_MAILUSER)) == NULL) {
+		log_warnx("user %s does not exist: run \"make install-users\" "
+		    "(see README)", SMTPD_MAILUSER);
+		return -1;
+	}
+	if (chown(dir, pw->pw_uid, pw->pw_gid) == -1) {
+		log_warn("mail root %s", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The spool belongs to the queue user and nobody else may write to it;
  * the chroot for the workers without files is root's and empty.
  */
@@ -205,10 +236,9 @@ dirs_prepare(struct config *conf)
 		    "owner", conf->spool);
 		return -1;
 	}
-	if (mailroot(conf, dir, sizeof(dir)) == 0 && mkdir_p(dir, 0755) == -1) {
-		log_warn("mail root %s", dir);
+	if (mailroot(conf, dir, sizeof(dir)) == 0 && mailroot_prepare(dir) ==
+	    -1)
 		return -1;
-	}
 	if (parent_dir(conf->control_socket, dir, sizeof(dir)) == -1 ||
 	    mkdir_p(dir, geteuid() == 0 ? 0755 : 0700) == -1) {
 		log_warn("directory of %s", conf->control_socket);

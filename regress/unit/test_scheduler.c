@@ -1,10 +1,11 @@
 /*
  * Portcullis: the queue's scheduler, in-process.  The queue's
- * dispatcher runs over two socketpairs, the test playing the front end
- * on one and delivery on the other, with a test clock (queue_test_now):
+ * dispatcher runs over three socketpairs, the test playing the front
+ * end, delivery and the mailbox process, with a test clock (queue_test_now):
  * commits are routed and sent as batches with the body descriptor,
  * results delete, retry at the configured steps, warn and bounce, the
- * limits hold, and what delivery had in flight when it died comes back.
+ * limits hold, and what delivery or mailbox had in flight when it died
+ * comes back.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@
 #include "config.h"
 #include "queue_imsg.h"
 #include "delivery_imsg.h"
+#include "mailbox_imsg.h"
 #include "mailaddr.h"
 #include "envelope.h"
 #include "envelope_io.h"
@@ -43,8 +45,8 @@ static const char body[] = "Received: from x\r\nSubject: hi\r\n\r\nhello\r\n";
 static proc_dispatch	 qdispatch;
 static proc_conf_hook	 qconf;
 static proc_peer_hook	 qpeer_closed;
-static struct ipc	 q_smtp, t_smtp, q_del, t_del;
-static int		 delivery_up;
+static struct ipc	 q_smtp, t_smtp, q_del, t_del, q_mbx, t_mbx;
+static int		 delivery_up, mailbox_up;
 
 void
 proc_set_dispatch(proc_dispatch fn)
@@ -71,6 +73,8 @@ proc_channel(enum proc_id id)
 		return &q_smtp;
 	if (id == PROC_DELIVERY && delivery_up)
 		return &q_del;
+	if (id == PROC_MAILBOX && mailbox_up)
+		return &q_mbx;
 	return NULL;
 }
 
@@ -78,7 +82,7 @@ const char *
 proc_name(enum proc_id id)
 {
 	return id == PROC_SMTP ? "smtp" : id == PROC_DELIVERY ? "delivery" :
-	    "other";
+	    id == PROC_MAILBOX ? "mailbox" : "other";
 }
 
 /* Deliver what the test side wrote to the queue's dispatcher. */
@@ -106,10 +110,13 @@ settle(void)
 	for (i = 0; i < 6; i++) {
 		feed(&t_smtp, &q_smtp, PROC_SMTP);
 		feed(&t_del, &q_del, PROC_DELIVERY);
+		feed(&t_mbx, &q_mbx, PROC_MAILBOX);
 		(void)event_loop(EVLOOP_NONBLOCK);
 		(void)ipc_flush(&q_smtp);
 		if (delivery_up)
 			(void)ipc_flush(&q_del);
+		if (mailbox_up)
+			(void)ipc_flush(&q_mbx);
 	}
 }
 
@@ -121,8 +128,9 @@ at(time_t t)
 	settle();
 }
 
-/* A batch as delivery receives it. */
+/* A batch as delivery (or mailbox) receives it. */
 struct rbatch {
+	struct ipc	*t;		/* the test's end */
 	uint32_t	 id;
 	uint64_t	 msgid;
 	uint32_t	 count;
@@ -132,36 +140,53 @@ struct rbatch {
 	int		 complete;
 };
 
+static int	 next_any(struct ipc *, struct rbatch *);
+
 static int
 next_batch(struct rbatch *b)
 {
+	return next_any(&t_del, b);
+}
+
+/* The same protocol, from the mailbox side. */
+static int
+next_mbatch(struct rbatch *b)
+{
+	return next_any(&t_mbx, b);
+}
+
+static int
+next_any(struct ipc *t, struct rbatch *b)
+{
 	struct ipc_msg	 m;
+	int		 mbx = t == &t_mbx;
 
 	memset(b, 0, sizeof(*b));
+	b->t = t;
 	b->fd = -1;
 	for (;;) {
-		if (ipc_get(&t_del, &m) != 1) {
-			if (ipc_read(&t_del) <= 0 || ipc_get(&t_del, &m) != 1)
+		if (ipc_get(t, &m) != 1) {
+			if (ipc_read(t) <= 0 || ipc_get(t, &m) != 1)
 				return 0;
 		}
-		switch (m.hdr.type) {
-		case IMSG_DELIVERY_DELIVER_REQ:
+		if (m.hdr.type == (mbx ? IMSG_MAILBOX_DELIVER_REQ :
+		    IMSG_DELIVERY_DELIVER_REQ)) {
 			b->id = m.hdr.peerid;
 			b->msgid = ipc_get_u64(&m);
 			b->count = ipc_get_u32(&m);
 			ipc_end(&m);
 			b->fd = m.fd;
-			break;
-		case IMSG_DELIVERY_DELIVER_RCPT:
+		} else if (m.hdr.type == (mbx ? IMSG_MAILBOX_DELIVER_RCPT :
+		    IMSG_DELIVERY_DELIVER_RCPT)) {
 			if (b->n < DELIVERY_BATCH_MAX)
 				envelope_get(&m, &b->evp[b->n++]);
-			break;
-		case IMSG_DELIVERY_DELIVER_GO:
+		} else if (m.hdr.type == (mbx ? IMSG_MAILBOX_DELIVER_GO :
+		    IMSG_DELIVERY_DELIVER_GO)) {
 			ipc_end(&m);
 			b->complete = m.hdr.peerid == b->id &&
 			    b->n == b->count;
 			return 1;
-		default:
+		} else {
 			printf("unexpected type %x\n", m.hdr.type);
 			return 0;
 		}
@@ -174,6 +199,15 @@ result(struct rbatch *b, size_t i, uint32_t status, const char *reply,
 {
 	struct ipc_obuf	*o;
 
+	if (b->t == &t_mbx) {
+		o = ipc_create(b->t, IMSG_MAILBOX_RESULT, b->id, -1);
+		ipc_add_u64(o, b->msgid);
+		ipc_add_u32(o, b->evp[i].idx);
+		ipc_add_u32(o, status);
+		ipc_add_string(o, reply);
+		(void)ipc_close(o);
+		return;
+	}
 	o = ipc_create(&t_del, IMSG_DELIVERY_RESULT, b->id, -1);
 	ipc_add_u64(o, b->msgid);
 	ipc_add_u32(o, b->evp[i].idx);
@@ -188,7 +222,8 @@ done(struct rbatch *b)
 {
 	struct ipc_obuf	*o;
 
-	o = ipc_create(&t_del, IMSG_DELIVERY_DONE, b->id, -1);
+	o = ipc_create(b->t, b->t == &t_mbx ? IMSG_MAILBOX_DONE :
+	    IMSG_DELIVERY_DONE, b->id, -1);
 	ipc_add_u64(o, b->msgid);
 	(void)ipc_close(o);
 	if (b->fd != -1)
@@ -334,11 +369,12 @@ read_body(uint64_t msgid, char *buf, size_t len)
 static void
 setup(void)
 {
-	int	 sp[2], dp[2];
+	int	 sp[2], dp[2], mp[2];
 
 	if (mkdtemp(topdir) == NULL || chdir(topdir) == -1 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == -1 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, dp) == -1) {
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, dp) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, mp) == -1) {
 		perror("setup");
 		exit(2);
 	}
@@ -346,7 +382,10 @@ setup(void)
 	ipc_init(&t_smtp, sp[1], "queue");
 	ipc_init(&q_del, dp[0], "delivery");
 	ipc_init(&t_del, dp[1], "queue");
+	ipc_init(&q_mbx, mp[0], "mailbox");
+	ipc_init(&t_mbx, mp[1], "queue");
 	delivery_up = 1;
+	mailbox_up = 1;
 	queue_test_now = T0;
 	queue();
 }
@@ -358,7 +397,7 @@ test_route_and_batches(void)
 		"<bob@relay.test>", "<carol@relay.test>", "<dave@local.test>",
 		"<erin@box.test>", "<Postmaster>"
 	};
-	struct rbatch	 b, b2;
+	struct rbatch	 b, b2, mb;
 	struct envelope	 e;
 	char		 buf[512], dsn[8192];
 	uint64_t	 id, ids[4];
@@ -392,7 +431,8 @@ test_route_and_batches(void)
 	    "<Postmaster> went to %s@%s dest %u", e.rcpt.local, e.rcpt.domain,
 	    e.dest);
 
-	/* Relay: bob and carol; LMTP: dave and postmaster; Maildir held. */
+	/* Relay: bob and carol; LMTP: dave and postmaster (delivery);
+	 * Maildir: erin (mailbox). */
 	CHECK(next_batch(&b) && b.complete && b.msgid == id && b.n == 2 &&
 	    b.evp[0].idx == 0 && b.evp[1].idx == 1 && b.fd != -1,
 	    "relay batch: n %zu", b.n);
@@ -402,8 +442,8 @@ test_route_and_batches(void)
 	n = pread(b.fd, buf, sizeof(buf), 0);
 	CHECK(n == sizeof(body) - 1 && memcmp(buf, body, n) == 0,
 	    "the descriptor is not the message");
-	CHECK(scheduler_stats()->maildir_held == 1, "maildir held %zu",
-	    scheduler_stats()->maildir_held);
+	/* erin waits: `queue deliveries 4` holds for mailbox too */
+	CHECK(!next_mbatch(&mb), "over the limit");
 	CHECK(scheduler_stats()->inflight == 4, "inflight %zu",
 	    scheduler_stats()->inflight);
 
@@ -425,6 +465,17 @@ test_route_and_batches(void)
 	    (long long)e.nexttry, e.error);
 	CHECK(store_envelope_load(id, 2, &e) == -1 &&
 	    store_envelope_load(id, 4, &e) == -1, "bounced ones still here");
+	CHECK(next_mbatch(&mb) && mb.complete && mb.msgid == id &&
+	    mb.n == 1 && mb.evp[0].idx == 3 && mb.evp[0].dest ==
+	    DEST_MAILDIR && mb.fd != -1, "maildir batch: n %zu", mb.n);
+	CHECK(!next_mbatch(&b2), "a second batch to mailbox");
+	if (mb.fd != -1) {
+		n = pread(mb.fd, buf, sizeof(buf), 0);
+		CHECK(n == sizeof(body) - 1 && memcmp(buf, body, n) == 0,
+		    "mailbox's descriptor is not the message");
+	}
+	answer_all(&mb, DELIVERY_OK, "250 2.0.0 Delivered to the Maildir");
+	CHECK(store_envelope_load(id, 3, &e) == -1, "erin still here");
 	nd = dsns(ids, 4);
 	CHECK(nd == 1 && scheduler_stats()->dsn_failed == 1, "%zu DSNs", nd);
 	if (nd == 1) {
@@ -451,8 +502,7 @@ test_route_and_batches(void)
 	CHECK(next_batch(&b) && b.msgid == id && b.n == 1 &&
 	    b.evp[0].idx == 1 && b.evp[0].attempts == 1, "carol not retried");
 	answer_all(&b, DELIVERY_OK, "250 ok");
-	CHECK(store_msg_find(id) != NULL && store_msg_find(id)->nlive == 1,
-	    "the held Maildir envelope went away");
+	CHECK(store_msg_find(id) == NULL, "the message is still queued");
 }
 
 static void
@@ -607,6 +657,71 @@ test_limits(void)
 	    scheduler_stats()->max_inflight, scheduler_stats()->max_domain);
 }
 
+/*
+ * Maildir recipients go to mailbox, with the same results: one bounced,
+ * one retried; when mailbox dies what it had not answered comes back
+ * and goes to the new one; delivery's batches are not touched by it.
+ */
+static void
+test_mailbox(void)
+{
+	static const char *rcpts[] = {
+		"<a/b@box.test>", "<c@box.test>", "<d@relay.test>"
+	};
+	struct rbatch	 mb, b, db;
+	struct envelope	 e;
+	uint64_t	 id, ids[4];
+	size_t		 nd;
+
+	at(T0 + 45000);
+	id = commit("<alice@example.org>", rcpts, 3, 0, 0);
+	CHECK(id != 0, "commit");
+	CHECK(next_batch(&db) && db.complete && db.n == 1 &&
+	    db.evp[0].idx == 2, "relay batch");
+	CHECK(next_mbatch(&mb) && mb.complete && mb.n == 2 &&
+	    mb.evp[0].idx == 0 && mb.evp[1].idx == 1, "maildir batch");
+	result(&mb, 0, DELIVERY_PERMFAIL, "550 5.1.1 Mailbox name refused: "
+	    "a local part with '/'", "");
+	settle();
+	/* mailbox dies before c and before DONE */
+	if (mb.fd != -1)
+		close(mb.fd);
+	mailbox_up = 0;
+	qpeer_closed(PROC_MAILBOX);
+	settle();
+	CHECK(store_envelope_load(id, 1, &e) == 0 && e.attempts == 0,
+	    "c is not back as it was");
+	nd = dsns(ids, 4);
+	CHECK(nd == 1, "%zu DSNs for a/b", nd);
+	/* delivery's batch is still in flight: it answers. */
+	answer_all(&db, DELIVERY_OK, "250 ok");
+	CHECK(store_envelope_load(id, 2, &e) == -1, "d still here");
+	CHECK(store_envelope_load(id, 0, &e) == -1, "a/b still here");
+	/* The DSN goes out (relay), c waits for mailbox. */
+	if (nd == 1) {
+		CHECK(next_batch(&b) && b.msgid == ids[0], "DSN not sent");
+		answer_all(&b, DELIVERY_OK, "250 ok");
+	}
+	CHECK(!next_mbatch(&mb), "a batch to a dead mailbox");
+	CHECK(scheduler_stats()->inflight == 0, "inflight %zu",
+	    scheduler_stats()->inflight);
+	mailbox_up = 1;
+	scheduler_kick();
+	settle();
+	CHECK(next_mbatch(&mb) && mb.n == 1 && mb.evp[0].idx == 1,
+	    "c not sent again");
+	answer_all(&mb, DELIVERY_TEMPFAIL, "451 4.3.0 cannot make the "
+	    "Maildir");
+	CHECK(store_envelope_load(id, 1, &e) == 0 && e.attempts == 1 &&
+	    strncmp(e.error, "451 4.3.0", 9) == 0, "c: attempts %u error %s",
+	    e.attempts, e.error);
+	at(T0 + 45000 + 300);
+	CHECK(next_mbatch(&mb) && mb.n == 1 && mb.evp[0].attempts == 1,
+	    "c not retried");
+	answer_all(&mb, DELIVERY_OK, "250 2.0.0 Delivered");
+	CHECK(store_msg_find(id) == NULL, "not all delivered");
+}
+
 static void
 test_delivery_dies(void)
 {
@@ -674,11 +789,14 @@ main(void)
 	    queue_imsg_names);
 	ipc_register_names(IMSG_DELIVERY_BASE, IMSG_DELIVERY_COUNT,
 	    delivery_imsg_names);
+	ipc_register_names(IMSG_MAILBOX_BASE, IMSG_MAILBOX_COUNT,
+	    mailbox_imsg_names);
 	setup();
 	RUN(test_route_and_batches);
 	RUN(test_retry_warn_bounce);
 	RUN(test_no_bounce);
 	RUN(test_limits);
+	RUN(test_mailbox);
 	RUN(test_delivery_dies);
 	RUN(test_recovered_are_sent);
 	if (chdir("/") == 0) {
