@@ -2,15 +2,23 @@
  * Portcullis: the control process.  It serves the control socket the
  * parent bound for it: each smtpctl connection is a client with an id,
  * speaks the protocol of control_imsg.h, and has its requests forwarded
- * to the parent with the client id as peer id; the answers come back
- * with the same peer id and are relayed to the client, or dropped when
- * the client has gone.
+ * with the client id as peer id to the process that serves them (the
+ * routes[] table: the parent, the queue or the smtp front end); the
+ * answers come back with the same peer id and are relayed to the
+ * client frame by frame, or dropped when the client has gone.
+ *
+ * A queue listing is a stream: the queue sends at most CTL_WINDOW
+ * frames ahead, and each time the client has read all that was relayed
+ * to it we credit the queue with IMSG_CTL_MORE; a client that goes away
+ * mid-stream is cancelled at the queue (IMSG_CTL_CANCEL).  When the
+ * process a request is at dies, its client gets IMSG_CTL_FAIL.
  *
  * A client is untrusted: whatever it sends, the worst outcome is that
  * its own connection is closed.  That is why client channels are driven
  * here with the low-level ipc calls (ipc_read/ipc_get/ipc_try_*) rather
  * than with ipc_event_set(), whose malformed-frame handling is fatal.
- * The parent is trusted: a malformed frame from it is fatal.
+ * The daemon's processes are trusted: a malformed frame from them, or
+ * an answer from a process the request was not sent to, is fatal.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -42,7 +50,7 @@
 enum client_state {
 	CLIENT_NEW,		/* connected, HELLO expected */
 	CLIENT_READY,		/* may send a request */
-	CLIENT_BUSY,		/* a request is at the parent */
+	CLIENT_BUSY,		/* a request is at a process (at) */
 	CLIENT_CLOSING		/* flushing a last answer, then closed */
 };
 
@@ -54,12 +62,51 @@ struct ctl_client {
 	short			 events;	/* registered EV_READ|EV_WRITE */
 	struct event		 timer;
 	enum client_state	 state;
+	enum proc_id		 at;	/* where the request is, when BUSY */
+	uint32_t		 relayed; /* queue frames not yet credited */
 	uid_t			 uid;
 	gid_t			 gid;
 	pid_t			 pid;
 };
 
 TAILQ_HEAD(ctl_clients, ctl_client);
+
+/* What a request carries, checked before it goes on. */
+enum ctl_args {
+	ARGS_NONE,
+	ARGS_LEVEL,		/* u32 0 or 1 */
+	ARGS_MSGID,		/* u64 */
+	ARGS_TARGET		/* u32 all, u64 msgid */
+};
+
+/* Where each request goes. */
+static const struct ctl_route {
+	uint32_t	 type;
+	enum proc_id	 to;
+	const char	*what;
+	enum ctl_args	 args;
+	int		 changes;	/* logged as info: it changes things */
+} routes[] = {
+	{ IMSG_CTL_STATUS_REQ, PROC_PARENT, "status", ARGS_NONE, 0 },
+	{ IMSG_CTL_RELOAD_REQ, PROC_PARENT, "reload", ARGS_NONE, 1 },
+	{ IMSG_CTL_VERBOSE_REQ, PROC_PARENT, "log level", ARGS_LEVEL, 1 },
+	{ IMSG_CTL_STOP_REQ, PROC_PARENT, "stop", ARGS_NONE, 1 },
+	{ IMSG_CTL_QUEUE_SHOW_REQ, PROC_QUEUE, "show queue", ARGS_NONE, 0 },
+	{ IMSG_CTL_MESSAGE_REQ, PROC_QUEUE, "show message", ARGS_MSGID, 0 },
+	{ IMSG_CTL_SCHEDULE_REQ, PROC_QUEUE, "schedule", ARGS_TARGET, 1 },
+	{ IMSG_CTL_REMOVE_REQ, PROC_QUEUE, "remove", ARGS_TARGET, 1 },
+	{ IMSG_CTL_DELIVERY_PAUSE_REQ, PROC_QUEUE, "pause delivery",
+	    ARGS_NONE, 1 },
+	{ IMSG_CTL_DELIVERY_RESUME_REQ, PROC_QUEUE, "resume delivery",
+	    ARGS_NONE, 1 },
+	{ IMSG_CTL_QUEUE_STATS_REQ, PROC_QUEUE, "queue stats", ARGS_NONE,
+	    0 },
+	{ IMSG_CTL_SMTP_PAUSE_REQ, PROC_SMTP, "pause smtp", ARGS_NONE, 1 },
+	{ IMSG_CTL_SMTP_RESUME_REQ, PROC_SMTP, "resume smtp", ARGS_NONE, 1 },
+	{ IMSG_CTL_SMTP_STATS_REQ, PROC_SMTP, "smtp stats", ARGS_NONE, 0 },
+};
+
+#define NROUTES		(sizeof(routes) / sizeof(routes[0]))
 
 static struct ctl_clients clients = TAILQ_HEAD_INITIALIZER(clients);
 static int		 nclients;
@@ -69,12 +116,17 @@ static struct event	 ev_listen;
 static struct event	 ev_pause;
 
 static void	 control_imsg(enum proc_id, struct ipc_msg *);
+static void	 control_worker_imsg(enum proc_id, struct ipc_msg *);
+static void	 control_check_envelopes(struct ipc_msg *);
+static void	 control_check_stats(struct ipc_msg *);
+static void	 control_peer_closed(enum proc_id);
+static void	 control_credit(struct ctl_client *);
 static void	 control_listen(int);
 static void	 control_accept(int, short, void *);
 static void	 control_resume(int, short, void *);
 static void	 control_refuse(int, const char *);
 static int	 control_peercred(int, uid_t *, gid_t *, pid_t *);
-static void	 control_relay(struct ipc_msg *);
+static void	 control_relay(enum proc_id, struct ipc_msg *);
 static struct ctl_client *client_byid(uint32_t);
 static uint32_t	 client_newid(void);
 static void	 client_io(int, short, void *);
@@ -91,16 +143,22 @@ void
 control(void)
 {
 	proc_set_dispatch(control_imsg);
+	proc_set_peer_closed(control_peer_closed);
 	evtimer_set(&ev_pause, control_resume, NULL);
 }
 
 /*
  * Messages from the parent: the listening socket, and the answers to
- * the requests we forwarded.  Nothing else is expected from anyone.
+ * the requests we forwarded; from the queue and the front end: answers.
+ * Nothing else is expected from anyone.
  */
 static void
 control_imsg(enum proc_id from, struct ipc_msg *m)
 {
+	if (from == PROC_QUEUE || from == PROC_SMTP) {
+		control_worker_imsg(from, m);
+		return;
+	}
 	if (from != PROC_PARENT)
 		fatalx("%s not from parent (from %s)",
 		    ipc_type_name(m->hdr.type), proc_name(from));
@@ -125,19 +183,129 @@ control_imsg(enum proc_id from, struct ipc_msg *m)
 		(void)ipc_get_u32(m);		/* restarts */
 		(void)ipc_get_string(m);	/* state */
 		ipc_end(m);
-		control_relay(m);
+		control_relay(PROC_PARENT, m);
 		return;
 	case IMSG_CTL_OK:
 		ipc_end(m);
-		control_relay(m);
+		control_relay(PROC_PARENT, m);
 		return;
 	case IMSG_CTL_FAIL:
 		(void)ipc_get_string(m);
 		ipc_end(m);
-		control_relay(m);
+		control_relay(PROC_PARENT, m);
 		return;
 	}
 	fatalx("unexpected %s from parent", ipc_type_name(m->hdr.type));
+}
+
+/* An answer from the queue or the front end: checked, then relayed. */
+static void
+control_worker_imsg(enum proc_id from, struct ipc_msg *m)
+{
+	switch (m->hdr.type) {
+	case IMSG_CTL_OK:
+		ipc_end(m);
+		break;
+	case IMSG_CTL_FAIL:
+		(void)ipc_get_string(m);
+		ipc_end(m);
+		break;
+	case IMSG_CTL_STATS:
+		control_check_stats(m);
+		break;
+	case IMSG_CTL_ENVELOPES:
+		if (from != PROC_QUEUE)
+			goto bad;
+		control_check_envelopes(m);
+		break;
+	case IMSG_CTL_MESSAGE:
+		if (from != PROC_QUEUE)
+			goto bad;
+		(void)ipc_get_u64(m);		/* msgid */
+		(void)ipc_get_u64(m);		/* size */
+		(void)ipc_get_i64(m);		/* ctime */
+		(void)ipc_get_u32(m);		/* envelopes */
+		(void)ipc_get_string(m);	/* sender */
+		while (m->off < m->len)
+			(void)ipc_get_string(m);	/* header lines */
+		ipc_end(m);
+		break;
+	case IMSG_CTL_QUEUE_RESULT:
+		if (from != PROC_QUEUE)
+			goto bad;
+		(void)ipc_get_u32(m);
+		(void)ipc_get_u32(m);
+		(void)ipc_get_u32(m);
+		ipc_end(m);
+		break;
+	default:
+		goto bad;
+	}
+	control_relay(from, m);
+	return;
+ bad:
+	fatalx("unexpected %s from %s", ipc_type_name(m->hdr.type),
+	    proc_name(from));
+}
+
+/* Envelope entries back to back (control_imsg.h). */
+static void
+control_check_envelopes(struct ipc_msg *m)
+{
+	int	 i;
+
+	if (m->len == 0)
+		fatalx("IMSG_CTL_ENVELOPES from %s: empty", m->peer);
+	while (m->off < m->len) {
+		(void)ipc_get_u64(m);		/* msgid */
+		(void)ipc_get_u32(m);		/* idx */
+		for (i = 0; i < 4; i++)		/* state, dest, from, to */
+			(void)ipc_get_string(m);
+		(void)ipc_get_u64(m);		/* size */
+		(void)ipc_get_i64(m);		/* ctime */
+		(void)ipc_get_i64(m);		/* lasttry */
+		(void)ipc_get_i64(m);		/* nexttry */
+		(void)ipc_get_u32(m);		/* attempts */
+		(void)ipc_get_string(m);	/* error */
+	}
+	ipc_end(m);
+}
+
+/* (string key, i64 value) pairs. */
+static void
+control_check_stats(struct ipc_msg *m)
+{
+	while (m->off < m->len) {
+		if (ipc_get_string(m) == NULL)
+			fatalx("IMSG_CTL_STATS from %s: a key is NULL",
+			    m->peer);
+		(void)ipc_get_i64(m);
+	}
+	ipc_end(m);
+}
+
+/*
+ * A process died: the requests it had are answered FAIL.  (Its
+ * restart comes with a fresh channel; the request is not sent again.)
+ */
+static void
+control_peer_closed(enum proc_id id)
+{
+	struct ctl_client	*c;
+	char			 reason[128];
+
+	TAILQ_FOREACH(c, &clients, entry) {
+		if (c->state != CLIENT_BUSY || c->at != id)
+			continue;
+		(void)snprintf(reason, sizeof(reason), "the %s process went "
+		    "away while answering", proc_name(id));
+		c->state = CLIENT_READY;
+		c->relayed = 0;
+		client_arm(c, CONTROL_IDLE_TIMEOUT);
+		/* on failure c is closed: the loop must not go on with it */
+		if (client_reply(c, IMSG_CTL_FAIL, reason) == -1)
+			break;
+	}
 }
 
 static void
@@ -163,12 +331,13 @@ control_listen(int fd)
 }
 
 /*
- * An answer from the parent for the client whose id is the peer id: a
+ * An answer from a process for the client whose id is the peer id: a
  * data frame, or the final OK/FAIL that frees the client for its next
- * request.  A client that went away is not an error.
+ * request.  A client that went away is not an error; an answer from a
+ * process the request was not sent to is.
  */
 static void
-control_relay(struct ipc_msg *m)
+control_relay(enum proc_id from, struct ipc_msg *m)
 {
 	struct ctl_client	*c;
 	uint32_t		 type = m->hdr.type;
@@ -179,6 +348,10 @@ control_relay(struct ipc_msg *m)
 		    ipc_type_name(type), m->hdr.peerid);
 		return;
 	}
+	if (c->at != from)
+		fatalx("%s for client %u from %s: its request is at %s",
+		    ipc_type_name(type), c->id, proc_name(from),
+		    proc_name(c->at));
 	if (c->ipc.outcount >= CONTROL_MAX_QUEUED) {
 		client_close(c, "not reading its answers");
 		return;
@@ -190,9 +363,27 @@ control_relay(struct ipc_msg *m)
 	}
 	if (type == IMSG_CTL_OK || type == IMSG_CTL_FAIL) {
 		c->state = CLIENT_READY;
+		c->relayed = 0;
 		client_arm(c, CONTROL_IDLE_TIMEOUT);
-	}
+	} else if (from == PROC_QUEUE)
+		c->relayed++;
 	client_update(c);
+}
+
+/*
+ * The client has read everything relayed to it: the queue may send
+ * as many frames again.
+ */
+static void
+control_credit(struct ctl_client *c)
+{
+	uint32_t	 n = c->relayed;
+
+	if (c->state != CLIENT_BUSY || c->at != PROC_QUEUE || n == 0)
+		return;
+	c->relayed = 0;
+	(void)proc_compose(PROC_QUEUE, IMSG_CTL_MORE, c->id, -1, &n,
+	    sizeof(n));
 }
 
 static void
@@ -350,6 +541,8 @@ client_io(int fd, short event, void *arg)
 			client_close(c, NULL);
 			return;
 		}
+		if (r == 1)
+			control_credit(c);
 	}
 	if (event & EV_READ) {
 		if ((n = ipc_read(&c->ipc)) == -1) {
@@ -394,7 +587,8 @@ client_timeout(int fd, short event, void *arg)
 	(void)event;
 	switch (c->state) {
 	case CLIENT_BUSY:
-		/* the parent is working on it (a reload may take a while) */
+		/* a process is working on it (a reload may take a while, a
+		 * listing lasts as long as the client reads) */
 		client_arm(c, CONTROL_IDLE_TIMEOUT);
 		return;
 	case CLIENT_CLOSING:
@@ -465,59 +659,76 @@ client_hello(struct ctl_client *c, struct ipc_msg *m)
 	return client_reply(c, IMSG_CTL_OK, NULL);
 }
 
-/* A request: check its shape, then hand it to the parent. */
+/* A request: check its shape, then hand it to the process serving it. */
 static int
 client_request(struct ctl_client *c, struct ipc_msg *m)
 {
-	uint32_t	 type = m->hdr.type, level = 0;
-	const char	*what;
-	char		 reason[64];
+	const struct ctl_route	*r = NULL;
+	uint32_t		 type = m->hdr.type, level = 0, all = 0;
+	uint64_t		 msgid = 0;
+	char			 reason[128], what[64];
+	size_t			 i;
+	int			 bad = 0;
 
-	switch (type) {
-	case IMSG_CTL_STATUS_REQ:
-		what = "status";
-		break;
-	case IMSG_CTL_RELOAD_REQ:
-		what = "reload";
-		break;
-	case IMSG_CTL_STOP_REQ:
-		what = "stop";
-		break;
-	case IMSG_CTL_VERBOSE_REQ:
-		what = "log level";
-		if (ipc_try_u32(m, &level) == -1) {
-			client_close(c, "malformed IMSG_CTL_VERBOSE_REQ");
-			return -1;
-		}
-		break;
-	default:
+	for (i = 0; i < NROUTES; i++)
+		if (routes[i].type == type)
+			r = &routes[i];
+	if (r == NULL) {
 		log_debug("client %u: unknown request %s", c->id,
 		    ipc_type_name(type));
 		return client_reply(c, IMSG_CTL_FAIL, "unknown request");
 	}
-	if (ipc_try_end(m) == -1) {
+	switch (r->args) {
+	case ARGS_NONE:
+		break;
+	case ARGS_LEVEL:
+		bad = ipc_try_u32(m, &level) == -1;
+		break;
+	case ARGS_MSGID:
+		bad = ipc_try_u64(m, &msgid) == -1;
+		break;
+	case ARGS_TARGET:
+		bad = ipc_try_u32(m, &all) == -1 ||
+		    ipc_try_u64(m, &msgid) == -1 || all > 1 ||
+		    (all && msgid != 0);
+		break;
+	}
+	if (bad || ipc_try_end(m) == -1) {
 		(void)snprintf(reason, sizeof(reason), "malformed %s",
 		    ipc_type_name(type));
 		client_close(c, reason);
 		return -1;
 	}
 
-	if (type == IMSG_CTL_STATUS_REQ)
-		log_debug("client %u: %s requested by uid=%lu pid=%ld", c->id,
-		    what, (unsigned long)c->uid, (long)c->pid);
-	else if (type == IMSG_CTL_VERBOSE_REQ)
-		log_info("client %u: log %s requested by uid=%lu pid=%ld",
-		    c->id, level ? "verbose" : "brief",
-		    (unsigned long)c->uid, (long)c->pid);
+	if (type == IMSG_CTL_VERBOSE_REQ)
+		(void)snprintf(what, sizeof(what), "log %s",
+		    level ? "verbose" : "brief");
+	else if (r->args == ARGS_MSGID || (r->args == ARGS_TARGET && !all))
+		(void)snprintf(what, sizeof(what), "%s %016llx", r->what,
+		    (unsigned long long)msgid);
+	else if (r->args == ARGS_TARGET)
+		(void)snprintf(what, sizeof(what), "%s all", r->what);
 	else
+		(void)strlcpy(what, r->what, sizeof(what));
+	if (r->changes)
 		log_info("client %u: %s requested by uid=%lu pid=%ld", c->id,
+		    what, (unsigned long)c->uid, (long)c->pid);
+	else
+		log_debug("client %u: %s requested by uid=%lu pid=%ld", c->id,
 		    what, (unsigned long)c->uid, (long)c->pid);
 
 	/* the payload has been checked: pass it on as it came */
-	if (proc_compose(PROC_PARENT, type, c->id, -1, m->data, m->len) == -1)
-		return client_reply(c, IMSG_CTL_FAIL,
-		    "the daemon cannot take requests now");
+	if (proc_compose(r->to, type, c->id, -1, m->data, m->len) == -1) {
+		if (r->to == PROC_PARENT)
+			return client_reply(c, IMSG_CTL_FAIL,
+			    "the daemon cannot take requests now");
+		(void)snprintf(reason, sizeof(reason), "the %s process is "
+		    "not running now, try again", proc_name(r->to));
+		return client_reply(c, IMSG_CTL_FAIL, reason);
+	}
 	c->state = CLIENT_BUSY;
+	c->at = r->to;
+	c->relayed = 0;
 	return 0;
 }
 
@@ -581,6 +792,10 @@ client_close(struct ctl_client *c, const char *reason)
 		    (unsigned long)c->uid, (long)c->pid, reason);
 	else
 		log_debug("client %u disconnected", c->id);
+	/* a listing the queue would keep for nobody */
+	if (c->state == CLIENT_BUSY && c->at == PROC_QUEUE)
+		(void)proc_compose(PROC_QUEUE, IMSG_CTL_CANCEL, c->id, -1,
+		    NULL, 0);
 	if (c->events != 0)
 		event_del(&c->ev);
 	evtimer_del(&c->timer);

@@ -20,6 +20,37 @@
  * IMSG_CTL_STATUS: one frame per process, the parent first; state is a
  * word such as "running", "starting", "restarting" or "down" (pid 0 and
  * started 0 while there is no process).
+ *
+ * Control routes each request by its type: status, reload, log level
+ * and stop go to the parent; the queue requests (show queue, show
+ * message, schedule, remove, pause|resume delivery, queue stats) go
+ * straight to the queue process and the front end's (pause|resume smtp,
+ * smtp stats) to the smtp process, always with the client's id as peer
+ * id.  A process that is down gets no request: control answers
+ * IMSG_CTL_FAIL for it.  When the process dies with the request
+ * pending, control answers IMSG_CTL_FAIL too.
+ *
+ * Message ids are u64 (smtpctl reads and prints them as the logs do:
+ * 16 hex digits).  A request about one message names it as "u32 all,
+ * u64 msgid" with all 0; all 1 (msgid 0) means every message.  An id
+ * the queue does not hold is answered with IMSG_CTL_FAIL "no such
+ * message".
+ *
+ * IMSG_CTL_ENVELOPES: one or more envelope entries, each
+ *	u64 msgid, u32 idx, string state ("scheduled", "inflight",
+ *	"held"), string dest ("relay", "maildir", "lmtp"), string sender
+ *	("" for <>), string recipient, u64 size (of the message), i64
+ *	ctime, i64 lasttry (0: never), i64 nexttry, u32 attempts, string
+ *	error (the last one, "" when none)
+ * back to back until the payload ends (frames stay under 64 KiB).  The
+ * answer to IMSG_CTL_QUEUE_SHOW_REQ is a stream of them: the queue
+ * sends at most CTL_WINDOW frames ahead, and control gives it credit
+ * back with IMSG_CTL_MORE (u32 frames) as the client reads them, so a
+ * queue of any size is listed in bounded memory at every hop.
+ * IMSG_CTL_CANCEL tells the queue the client went away mid-stream.
+ *
+ * IMSG_CTL_STATS: (string key, i64 value) pairs until the payload
+ * ends; keys are "area.name" words (queue.messages, smtp.paused, ...).
  */
 #ifndef PORTCULLIS_CONTROL_IMSG_H
 #define PORTCULLIS_CONTROL_IMSG_H
@@ -45,10 +76,48 @@ enum control_imsg {
 	IMSG_CTL_VERBOSE_REQ,		/* u32 level (0 brief, 1 verbose):
 					   smtpctl log brief|verbose */
 	IMSG_CTL_STOP_REQ,		/* smtpctl stop */
+	IMSG_CTL_QUEUE_SHOW_REQ,	/* smtpctl show queue */
+	IMSG_CTL_ENVELOPES,		/* envelope entries, see above */
+	IMSG_CTL_MESSAGE_REQ,		/* u64 msgid: smtpctl show message */
+	IMSG_CTL_MESSAGE,		/* u64 msgid, u64 size, i64 ctime,
+					   u32 envelopes, string sender,
+					   then header lines (strings) until
+					   the end; IMSG_CTL_ENVELOPES
+					   follow */
+	IMSG_CTL_SCHEDULE_REQ,		/* u32 all, u64 msgid */
+	IMSG_CTL_REMOVE_REQ,		/* u32 all, u64 msgid */
+	IMSG_CTL_QUEUE_RESULT,		/* u32 messages, u32 envelopes,
+					   u32 skipped: what a schedule or
+					   remove did (skipped: messages
+					   being delivered) */
+	IMSG_CTL_DELIVERY_PAUSE_REQ,	/* smtpctl pause delivery */
+	IMSG_CTL_DELIVERY_RESUME_REQ,	/* smtpctl resume delivery */
+	IMSG_CTL_SMTP_PAUSE_REQ,	/* smtpctl pause smtp */
+	IMSG_CTL_SMTP_RESUME_REQ,	/* smtpctl resume smtp */
+	IMSG_CTL_QUEUE_STATS_REQ,	/* smtpctl show stats: the queue's */
+	IMSG_CTL_SMTP_STATS_REQ,	/* smtpctl show stats: the front
+					   end's */
+	IMSG_CTL_STATS,			/* (string key, i64 value) pairs */
+	IMSG_CTL_MORE,			/* control -> queue: u32 frames the
+					   client has read */
+	IMSG_CTL_CANCEL,		/* control -> queue: the client of
+					   this peer id is gone */
+	IMSG_CTL_POP3_LOGIN_REQ,	/* string user, string address:
+					   smtpctl pop3-login */
+	IMSG_CTL_POP3_SHOW_REQ,		/* smtpctl show pop3-logins */
+	IMSG_CTL_POP3_LOGINS,		/* u32 total, then (string address,
+					   string user, i64 time, i64 age)
+					   until the payload ends */
+	IMSG_CTL_POP3_FLUSH_REQ,	/* string address, NULL for all:
+					   smtpctl pop3-logins flush */
+	IMSG_CTL_POP3_FLUSHED,		/* u32 logins removed */
 	IMSG_CTL_END
 };
 
 #define IMSG_CTL_COUNT		(IMSG_CTL_END - IMSG_CTL_BASE)
+
+#define CTL_WINDOW		8	/* IMSG_CTL_ENVELOPES frames unread */
+#define CTL_FRAME_MAX		(60 * 1024)	/* payload of a data frame */
 
 extern const char *const control_imsg_names[IMSG_CTL_COUNT];
 

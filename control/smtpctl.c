@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +30,10 @@
 #include "log.h"
 #include "control_imsg.h"
 
-#define CTL_TIMEOUT	10		/* seconds for one request */
+#define CTL_TIMEOUT	10		/* seconds for one request, or
+					   between two frames of a stream */
 #define CTL_MAXWORDS	4
+#define CTL_MAXSTATS	256		/* counters in show stats */
 
 struct ctl_conn {
 	struct ipc	 ipc;
@@ -54,6 +57,8 @@ struct ctl_command {
 	const char	*help;
 	int		(*handler)(struct ctl_conn *, int, char **);
 	int		 maxargs;
+	int		 minargs;
+	const char	*argname;	/* for the list of commands */
 };
 
 static int	 cmd_show_status(struct ctl_conn *, int, char **);
@@ -61,15 +66,44 @@ static int	 cmd_reload(struct ctl_conn *, int, char **);
 static int	 cmd_log_verbose(struct ctl_conn *, int, char **);
 static int	 cmd_log_brief(struct ctl_conn *, int, char **);
 static int	 cmd_stop(struct ctl_conn *, int, char **);
+static int	 cmd_show_queue(struct ctl_conn *, int, char **);
+static int	 cmd_show_message(struct ctl_conn *, int, char **);
+static int	 cmd_show_stats(struct ctl_conn *, int, char **);
+static int	 cmd_schedule(struct ctl_conn *, int, char **);
+static int	 cmd_remove(struct ctl_conn *, int, char **);
+static int	 cmd_pause_smtp(struct ctl_conn *, int, char **);
+static int	 cmd_resume_smtp(struct ctl_conn *, int, char **);
+static int	 cmd_pause_delivery(struct ctl_conn *, int, char **);
+static int	 cmd_resume_delivery(struct ctl_conn *, int, char **);
 
 static const struct ctl_command commands[] = {
 	{ { "show", "status" },	"show each process, its pid and uptime",
-	    cmd_show_status, 0 },
-	{ { "reload" },		"re-read the configuration", cmd_reload, 0 },
-	{ { "log", "verbose" },	"log debug messages too", cmd_log_verbose, 0 },
+	    cmd_show_status, 0, 0, NULL },
+	{ { "show", "queue" },	"list every envelope in the queue",
+	    cmd_show_queue, 0, 0, NULL },
+	{ { "show", "message" }, "show a message and its envelopes",
+	    cmd_show_message, 1, 1, "ID" },
+	{ { "show", "stats" },	"counters of the queue, delivery and smtp",
+	    cmd_show_stats, 0, 0, NULL },
+	{ { "schedule" },	"try a message, or all, now", cmd_schedule,
+	    1, 1, "ID|all" },
+	{ { "remove" },		"remove a message, or all, from the queue",
+	    cmd_remove, 1, 1, "ID|all" },
+	{ { "pause", "smtp" },	"stop accepting connections",
+	    cmd_pause_smtp, 0, 0, NULL },
+	{ { "resume", "smtp" },	"accept connections again",
+	    cmd_resume_smtp, 0, 0, NULL },
+	{ { "pause", "delivery" }, "stop sending mail from the queue",
+	    cmd_pause_delivery, 0, 0, NULL },
+	{ { "resume", "delivery" }, "send mail from the queue again",
+	    cmd_resume_delivery, 0, 0, NULL },
+	{ { "reload" },		"re-read the configuration", cmd_reload, 0, 0,
+	    NULL },
+	{ { "log", "verbose" },	"log debug messages too", cmd_log_verbose, 0,
+	    0, NULL },
 	{ { "log", "brief" },	"stop logging debug messages",
-	    cmd_log_brief, 0 },
-	{ { "stop" },		"stop the daemon", cmd_stop, 0 },
+	    cmd_log_brief, 0, 0, NULL },
+	{ { "stop" },		"stop the daemon", cmd_stop, 0, 0, NULL },
 };
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -85,6 +119,9 @@ static void	 ctl_connect(struct ctl_conn *, const char *);
 static void	 ctl_hello(struct ctl_conn *);
 static enum ctl_result ctl_request(struct ctl_conn *, uint32_t,
 	    const uint32_t *, ctl_data_cb, void *);
+static enum ctl_result ctl_answer(struct ctl_conn *, ctl_data_cb, void *);
+static struct ipc_obuf *ctl_begin(struct ctl_conn *, uint32_t);
+static void	 ctl_flush(struct ctl_conn *, struct ipc_obuf *);
 static void	 ctl_send(struct ctl_conn *, uint32_t, const uint32_t *);
 static void	 ctl_refused(struct ctl_conn *);
 static int	 ctl_next(struct ctl_conn *, struct ipc_msg *);
@@ -131,7 +168,14 @@ main(int argc, char *argv[])
 		fprintf(stderr, "smtpctl: too many arguments for \"");
 		for (i = 0; i < nwords; i++)
 			fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
-		fprintf(stderr, "\": %s\n", argv[nwords]);
+		fprintf(stderr, "\": %s\n", argv[nwords + cmd->maxargs]);
+		exit(1);
+	}
+	if (argc - nwords < cmd->minargs) {
+		fprintf(stderr, "smtpctl: missing argument for \"");
+		for (i = 0; i < nwords; i++)
+			fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+		fprintf(stderr, "\": %s\n", cmd->argname);
 		exit(1);
 	}
 
@@ -167,7 +211,9 @@ list_commands(FILE *fp)
 		for (j = 0; commands[i].words[j] != NULL; j++)
 			n += fprintf(fp, "%s%s", j ? " " : "",
 			    commands[i].words[j]);
-		fprintf(fp, "%*s%s\n", n < 18 ? 18 - n : 1, "",
+		if (commands[i].argname != NULL)
+			n += fprintf(fp, " %s", commands[i].argname);
+		fprintf(fp, "%*s%s\n", n < 22 ? 22 - n : 1, "",
 		    commands[i].help);
 	}
 }
@@ -291,12 +337,22 @@ static enum ctl_result
 ctl_request(struct ctl_conn *conn, uint32_t type, const uint32_t *arg,
     ctl_data_cb cb, void *cbarg)
 {
+	ctl_send(conn, type, arg);
+	return ctl_answer(conn, cb, cbarg);
+}
+
+/* The answer to the request just sent; a stream may take long, as long
+ * as each frame comes within CTL_TIMEOUT of the previous one. */
+static enum ctl_result
+ctl_answer(struct ctl_conn *conn, ctl_data_cb cb, void *cbarg)
+{
 	struct ipc_msg	 m;
 
-	ctl_send(conn, type, arg);
 	for (;;) {
 		if (!ctl_next(conn, &m))
 			return CTL_CLOSED;
+		clock_gettime(CLOCK_MONOTONIC, &conn->deadline);
+		conn->deadline.tv_sec += CTL_TIMEOUT;
 		switch (m.hdr.type) {
 		case IMSG_CTL_OK:
 			if (ipc_try_end(&m) == -1)
@@ -320,15 +376,31 @@ static void
 ctl_send(struct ctl_conn *conn, uint32_t type, const uint32_t *arg)
 {
 	struct ipc_obuf	*ob;
-	int		 r;
+
+	ob = ctl_begin(conn, type);
+	if (arg != NULL)
+		ipc_add_u32(ob, *arg);
+	ctl_flush(conn, ob);
+}
+
+/* A request frame to fill, then ctl_flush(). */
+static struct ipc_obuf *
+ctl_begin(struct ctl_conn *conn, uint32_t type)
+{
+	struct ipc_obuf	*ob;
 
 	clock_gettime(CLOCK_MONOTONIC, &conn->deadline);
 	conn->deadline.tv_sec += CTL_TIMEOUT;
-
 	if ((ob = ipc_create(&conn->ipc, type, 0, -1)) == NULL)
 		err(1, "ipc_create");
-	if (arg != NULL)
-		ipc_add_u32(ob, *arg);
+	return ob;
+}
+
+static void
+ctl_flush(struct ctl_conn *conn, struct ipc_obuf *ob)
+{
+	int	 r;
+
 	if (ipc_close(ob) == -1)
 		err(1, "ipc_close");
 	while ((r = ipc_write(&conn->ipc)) != 1) {
@@ -621,6 +693,538 @@ simple_request(struct ctl_conn *conn, const char *what, uint32_t type,
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- the queue ----------------------------------------------------------- */
+
+/* One envelope entry of IMSG_CTL_ENVELOPES, strings made safe to print. */
+struct evp_row {
+	uint64_t	 msgid;
+	uint32_t	 idx;
+	char		 state[16];
+	char		 dest[16];
+	char		 sender[600];
+	char		 rcpt[600];
+	uint64_t	 size;
+	int64_t		 ctime;
+	int64_t		 lasttry;
+	int64_t		 nexttry;
+	uint32_t	 attempts;
+	char		 error[1024];
+};
+
+struct evp_list {
+	size_t		 n;		/* printed so far */
+	int		 header;	/* show message: its frame came */
+	int		 opened;	/* JSON: the envelopes' [ is out */
+};
+
+static int
+get_row(struct ipc_msg *m, struct evp_row *r)
+{
+	const char	*state, *dest, *from, *to, *error;
+
+	memset(r, 0, sizeof(*r));
+	if (ipc_try_u64(m, &r->msgid) == -1 ||
+	    ipc_try_u32(m, &r->idx) == -1 ||
+	    ipc_try_string(m, &state) == -1 ||
+	    ipc_try_string(m, &dest) == -1 ||
+	    ipc_try_string(m, &from) == -1 ||
+	    ipc_try_string(m, &to) == -1 ||
+	    ipc_try_u64(m, &r->size) == -1 ||
+	    ipc_try_i64(m, &r->ctime) == -1 ||
+	    ipc_try_i64(m, &r->lasttry) == -1 ||
+	    ipc_try_i64(m, &r->nexttry) == -1 ||
+	    ipc_try_u32(m, &r->attempts) == -1 ||
+	    ipc_try_string(m, &error) == -1 ||
+	    state == NULL || dest == NULL || from == NULL || to == NULL ||
+	    error == NULL)
+		return -1;
+	print_safe(state, r->state, sizeof(r->state));
+	print_safe(dest, r->dest, sizeof(r->dest));
+	print_safe(from, r->sender, sizeof(r->sender));
+	print_safe(to, r->rcpt, sizeof(r->rcpt));
+	print_safe(error, r->error, sizeof(r->error));
+	return 0;
+}
+
+/* "now", "in 5m07s" or "-" (in flight, held). */
+static void
+format_next(const struct evp_row *r, int64_t now, char *buf, size_t size)
+{
+	char	 t[32];
+
+	if (strcmp(r->state, "scheduled") != 0)
+		(void)strlcpy(buf, "-", size);
+	else if (r->nexttry <= now)
+		(void)strlcpy(buf, "now", size);
+	else {
+		format_uptime(r->nexttry - now, t, sizeof(t));
+		(void)snprintf(buf, size, "in %s", t);
+	}
+}
+
+static void
+print_row(struct ctl_conn *conn, const struct evp_row *r, size_t n)
+{
+	char		 age[32], next[48];
+	int64_t		 now = time(NULL);
+
+	if (conn->json) {
+		printf("%s\n  {\"msgid\": \"%016llx\", \"idx\": %lu, "
+		    "\"state\": ", n ? "," : "", (unsigned long long)r->msgid,
+		    (unsigned long)r->idx);
+		print_json_string(r->state);
+		printf(", \"dest\": ");
+		print_json_string(r->dest);
+		printf(", \"sender\": ");
+		print_json_string(r->sender);
+		printf(", \"recipient\": ");
+		print_json_string(r->rcpt);
+		printf(", \"size\": %llu, \"ctime\": %lld, \"age\": %lld, "
+		    "\"attempts\": %lu, \"lasttry\": %lld, \"nexttry\": %lld, "
+		    "\"error\": ", (unsigned long long)r->size,
+		    (long long)r->ctime, (long long)(now > r->ctime ?
+		    now - r->ctime : 0), (unsigned long)r->attempts,
+		    (long long)r->lasttry, (long long)r->nexttry);
+		print_json_string(r->error);
+		printf("}");
+		return;
+	}
+	if (n == 0)
+		printf("%-16s %-9s %7s %5s %-10s %s\n", "MSGID", "STATE",
+		    "AGE", "TRIES", "NEXT", "SENDER -> RECIPIENT  \"ERROR\"");
+	format_uptime(now > r->ctime ? now - r->ctime : 0, age, sizeof(age));
+	format_next(r, now, next, sizeof(next));
+	printf("%016llx %-9s %7s %5lu %-10s <%s> -> <%s>",
+	    (unsigned long long)r->msgid, r->state, age,
+	    (unsigned long)r->attempts, next, r->sender, r->rcpt);
+	if (r->error[0] != '\0')
+		printf("  \"%s\"", r->error);
+	printf("\n");
+}
+
+/* Envelopes are printed as their frames come: a queue of any size. */
+static void
+envelopes_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct evp_list	*list = arg;
+	struct evp_row	 r;
+
+	if (m->hdr.type != IMSG_CTL_ENVELOPES)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	if (m->len == 0)
+		errx(1, "malformed IMSG_CTL_ENVELOPES from smtpd");
+	while (m->off < m->len) {
+		if (get_row(m, &r) == -1)
+			errx(1, "malformed IMSG_CTL_ENVELOPES from smtpd");
+		if (conn->json && !list->opened) {
+			printf("%s\"envelopes\": [", list->header ? ", " :
+			    "{");
+			list->opened = 1;
+		}
+		print_row(conn, &r, list->n);
+		list->n++;
+	}
+	if (ipc_try_end(m) == -1)
+		errx(1, "malformed IMSG_CTL_ENVELOPES from smtpd");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+}
+
+/* The end of a listing: close the JSON, say why it failed. */
+static int
+envelopes_end(struct ctl_conn *conn, const char *what, enum ctl_result res,
+    struct evp_list *list)
+{
+	char	 reason[512];
+
+	/* JSON: what was begun is closed, so that it still parses */
+	if (conn->json && !list->opened && (list->header || res == CTL_DONE)) {
+		printf("%s\"envelopes\": [", list->header ? ", " : "{");
+		list->opened = 1;
+	}
+	if (conn->json && list->opened)
+		printf("%s]}\n", list->n ? "\n" : "");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	switch (res) {
+	case CTL_DONE:
+		return 0;
+	case CTL_FAILED:
+		print_safe(fail_reason, reason, sizeof(reason));
+		fprintf(stderr, "smtpctl: %s failed: %s\n", what, reason);
+		return 1;
+	case CTL_CLOSED:
+		fprintf(stderr, "smtpctl: %s failed: smtpd closed the "
+		    "connection\n", what);
+		return 1;
+	}
+	return 1;
+}
+
+static int
+cmd_show_queue(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct evp_list	 list = { 0, 0, 0 };
+	enum ctl_result	 res;
+
+	(void)argc;
+	(void)argv;
+	res = ctl_request(conn, IMSG_CTL_QUEUE_SHOW_REQ, NULL,
+	    envelopes_frame, &list);
+	return envelopes_end(conn, "show queue", res, &list);
+}
+
+/* The message's own frame first, then its envelopes. */
+static void
+message_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct evp_list	*list = arg;
+	const char	*sender, *line;
+	char		 buf[1024], age[32];
+	uint64_t	 msgid, size;
+	int64_t		 ctime, now = time(NULL);
+	uint32_t	 nevp;
+	int		 n = 0;
+
+	if (m->hdr.type != IMSG_CTL_MESSAGE || list->header) {
+		envelopes_frame(conn, m, arg);
+		return;
+	}
+	if (ipc_try_u64(m, &msgid) == -1 || ipc_try_u64(m, &size) == -1 ||
+	    ipc_try_i64(m, &ctime) == -1 || ipc_try_u32(m, &nevp) == -1 ||
+	    ipc_try_string(m, &sender) == -1 || sender == NULL)
+		errx(1, "malformed IMSG_CTL_MESSAGE from smtpd");
+	list->header = 1;
+	print_safe(sender, buf, sizeof(buf));
+	format_uptime(now > ctime ? now - ctime : 0, age, sizeof(age));
+	if (conn->json) {
+		printf("{\"msgid\": \"%016llx\", \"size\": %llu, "
+		    "\"ctime\": %lld, \"age\": %lld, \"envelope_count\": %lu, "
+		    "\"sender\": ", (unsigned long long)msgid,
+		    (unsigned long long)size, (long long)ctime,
+		    (long long)(now > ctime ? now - ctime : 0),
+		    (unsigned long)nevp);
+		print_json_string(buf);
+		printf(", \"headers\": [");
+	} else {
+		printf("message:   %016llx\n", (unsigned long long)msgid);
+		printf("size:      %llu bytes\n", (unsigned long long)size);
+		printf("age:       %s\n", age);
+		printf("sender:    <%s>\n", buf);
+		printf("envelopes: %lu\n", (unsigned long)nevp);
+	}
+	while (m->off < m->len) {
+		if (ipc_try_string(m, &line) == -1 || line == NULL)
+			errx(1, "malformed IMSG_CTL_MESSAGE from smtpd");
+		print_safe(line, buf, sizeof(buf));
+		if (conn->json) {
+			printf("%s", n ? ", " : "");
+			print_json_string(buf);
+		} else
+			printf("%s%s\n", n ? "           " : "headers:   ",
+			    buf);
+		n++;
+	}
+	if (ipc_try_end(m) == -1)
+		errx(1, "malformed IMSG_CTL_MESSAGE from smtpd");
+	if (conn->json)
+		printf("]");
+	else
+		printf("\n");
+}
+
+/* A message id as the logs print it: 16 hex digits. */
+static uint64_t
+parse_msgid(const char *s)
+{
+	unsigned long long	 v;
+	char			*end;
+	size_t			 i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			break;
+	if (i != 16 || s[i] != '\0')
+		errx(1, "invalid message id \"%.32s\": 16 hex digits "
+		    "expected", s);
+	errno = 0;
+	v = strtoull(s, &end, 16);
+	if (errno != 0 || *end != '\0' || v == 0)
+		errx(1, "invalid message id \"%.32s\"", s);
+	return (uint64_t)v;
+}
+
+static int
+cmd_show_message(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct evp_list	 list = { 0, 0, 0 };
+	struct ipc_obuf	*ob;
+	enum ctl_result	 res;
+	uint64_t	 msgid;
+
+	(void)argc;
+	msgid = parse_msgid(argv[0]);
+	ob = ctl_begin(conn, IMSG_CTL_MESSAGE_REQ);
+	ipc_add_u64(ob, msgid);
+	ctl_flush(conn, ob);
+	res = ctl_answer(conn, message_frame, &list);
+	return envelopes_end(conn, "show message", res, &list);
+}
+
+struct queue_result {
+	int		 got;
+	uint32_t	 messages, envelopes, skipped;
+};
+
+static void
+result_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct queue_result	*qr = arg;
+
+	(void)conn;
+	if (m->hdr.type != IMSG_CTL_QUEUE_RESULT || qr->got ||
+	    ipc_try_u32(m, &qr->messages) == -1 ||
+	    ipc_try_u32(m, &qr->envelopes) == -1 ||
+	    ipc_try_u32(m, &qr->skipped) == -1 || ipc_try_end(m) == -1)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	qr->got = 1;
+}
+
+/* schedule and remove: ID or "all". */
+static int
+target_request(struct ctl_conn *conn, const char *what, uint32_t type,
+    const char *arg)
+{
+	struct queue_result	 qr;
+	struct ipc_obuf		*ob;
+	enum ctl_result		 res;
+	char			 reason[512];
+	uint32_t		 all = strcmp(arg, "all") == 0;
+	uint64_t		 msgid = all ? 0 : parse_msgid(arg);
+
+	memset(&qr, 0, sizeof(qr));
+	ob = ctl_begin(conn, type);
+	ipc_add_u32(ob, all);
+	ipc_add_u64(ob, msgid);
+	ctl_flush(conn, ob);
+	res = ctl_answer(conn, result_frame, &qr);
+	if (res == CTL_DONE && !qr.got)
+		errx(1, "%s: smtpd answered without a result", what);
+	if (res == CTL_CLOSED)
+		(void)strlcpy(fail_reason, "smtpd closed the connection",
+		    sizeof(fail_reason));
+	if (conn->json) {
+		if (res == CTL_DONE)
+			printf("{\"ok\": true, \"messages\": %lu, "
+			    "\"envelopes\": %lu, \"skipped\": %lu}\n",
+			    (unsigned long)qr.messages,
+			    (unsigned long)qr.envelopes,
+			    (unsigned long)qr.skipped);
+		else {
+			printf("{\"ok\": false, \"error\": ");
+			print_json_string(fail_reason);
+			printf("}\n");
+		}
+	} else if (res == CTL_DONE && type == IMSG_CTL_SCHEDULE_REQ) {
+		printf("%lu envelope%s of %lu message%s scheduled",
+		    (unsigned long)qr.envelopes, qr.envelopes == 1 ? "" : "s",
+		    (unsigned long)qr.messages, qr.messages == 1 ? "" : "s");
+		if (qr.skipped > 0)
+			printf("; %lu in flight or held, not scheduled",
+			    (unsigned long)qr.skipped);
+		printf("\n");
+	} else if (res == CTL_DONE) {
+		printf("%lu message%s removed (%lu envelope%s)",
+		    (unsigned long)qr.messages, qr.messages == 1 ? "" : "s",
+		    (unsigned long)qr.envelopes, qr.envelopes == 1 ? "" : "s");
+		if (qr.skipped > 0)
+			printf("; %lu being delivered, not removed",
+			    (unsigned long)qr.skipped);
+		printf("\n");
+	}
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	if (res != CTL_DONE) {
+		print_safe(fail_reason, reason, sizeof(reason));
+		fprintf(stderr, "smtpctl: %s failed: %s\n", what, reason);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_schedule(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	return target_request(conn, "schedule", IMSG_CTL_SCHEDULE_REQ,
+	    argv[0]);
+}
+
+static int
+cmd_remove(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	return target_request(conn, "remove", IMSG_CTL_REMOVE_REQ, argv[0]);
+}
+
+static int
+cmd_pause_smtp(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return simple_request(conn, "pause smtp", IMSG_CTL_SMTP_PAUSE_REQ,
+	    NULL, "smtp paused: no new connections are accepted");
+}
+
+static int
+cmd_resume_smtp(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return simple_request(conn, "resume smtp", IMSG_CTL_SMTP_RESUME_REQ,
+	    NULL, "smtp resumed");
+}
+
+static int
+cmd_pause_delivery(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return simple_request(conn, "pause delivery",
+	    IMSG_CTL_DELIVERY_PAUSE_REQ, NULL,
+	    "delivery paused: nothing leaves the queue");
+}
+
+static int
+cmd_resume_delivery(struct ctl_conn *conn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return simple_request(conn, "resume delivery",
+	    IMSG_CTL_DELIVERY_RESUME_REQ, NULL, "delivery resumed");
+}
+
+/* ---- show stats ---------------------------------------------------------- */
+
+struct stat_row {
+	char		 key[64];
+	int64_t		 value;
+};
+
+struct stat_list {
+	struct stat_row	 rows[CTL_MAXSTATS];
+	size_t		 n;
+};
+
+static void
+stat_add(struct stat_list *list, const char *key, int64_t value)
+{
+	if (list->n >= CTL_MAXSTATS)
+		errx(1, "too many counters in the answer from smtpd");
+	(void)strlcpy(list->rows[list->n].key, key,
+	    sizeof(list->rows[list->n].key));
+	list->rows[list->n++].value = value;
+}
+
+static void
+stats_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct stat_list	*list = arg;
+	const char		*key, *p;
+	int64_t			 value;
+
+	(void)conn;
+	if (m->hdr.type != IMSG_CTL_STATS)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	while (m->off < m->len) {
+		if (ipc_try_string(m, &key) == -1 || key == NULL ||
+		    ipc_try_i64(m, &value) == -1)
+			errx(1, "malformed IMSG_CTL_STATS from smtpd");
+		/* keys are words: nothing to escape, nothing to hide */
+		if (*key == '\0' || strlen(key) >= sizeof(list->rows[0].key))
+			errx(1, "malformed IMSG_CTL_STATS from smtpd");
+		for (p = key; *p != '\0'; p++)
+			if (!islower((unsigned char)*p) &&
+			    !isdigit((unsigned char)*p) && *p != '.' &&
+			    *p != '_')
+				errx(1, "malformed IMSG_CTL_STATS from smtpd");
+		stat_add(list, key, value);
+	}
+	if (ipc_try_end(m) == -1)
+		errx(1, "malformed IMSG_CTL_STATS from smtpd");
+}
+
+/*
+ * Three requests on one connection: the parent's status (the daemon's
+ * uptime), then the front end's and the queue's counters.  What a
+ * process that is down cannot say is missing, and smtpctl exits 1.
+ */
+static int
+cmd_show_stats(struct ctl_conn *conn, int argc, char **argv)
+{
+	static struct stat_list	 list;
+	struct status_list	 status = { NULL, 0 };
+	const uint32_t		 types[] = { IMSG_CTL_SMTP_STATS_REQ,
+				    IMSG_CTL_QUEUE_STATS_REQ };
+	char			 reason[512];
+	int64_t			 now = time(NULL);
+	size_t			 i;
+	int			 rv = 0;
+
+	(void)argc;
+	(void)argv;
+	list.n = 0;
+	switch (ctl_request(conn, IMSG_CTL_STATUS_REQ, NULL, status_frame,
+	    &status)) {
+	case CTL_DONE:
+		break;
+	case CTL_FAILED:
+		errx(1, "show stats: %s", fail_reason);
+	case CTL_CLOSED:
+		errx(1, "show stats: smtpd closed the connection");
+	}
+	for (i = 0; i < status.n; i++)
+		if (strcmp(status.rows[i].name, "parent") == 0 &&
+		    status.rows[i].started > 0) {
+			stat_add(&list, "daemon.started",
+			    status.rows[i].started);
+			stat_add(&list, "daemon.uptime",
+			    now > status.rows[i].started ?
+			    now - status.rows[i].started : 0);
+		}
+	free(status.rows);
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		switch (ctl_request(conn, types[i], NULL, stats_frame,
+		    &list)) {
+		case CTL_DONE:
+			continue;
+		case CTL_FAILED:
+			print_safe(fail_reason, reason, sizeof(reason));
+			fprintf(stderr, "smtpctl: show stats: %s\n", reason);
+			rv = 1;
+			continue;
+		case CTL_CLOSED:
+			errx(1, "show stats: smtpd closed the connection");
+		}
+	}
+
+	if (conn->json)
+		printf("{");
+	for (i = 0; i < list.n; i++) {
+		if (conn->json)
+			printf("%s\n  \"%s\": %lld", i ? "," : "",
+			    list.rows[i].key, (long long)list.rows[i].value);
+		else
+			printf("%s=%lld\n", list.rows[i].key,
+			    (long long)list.rows[i].value);
+	}
+	if (conn->json)
+		printf("%s}\n", list.n ? "\n" : "");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	return rv;
 }
 
 /* ---- output ------------------------------------------------------------ */

@@ -693,6 +693,28 @@ ipc_try_u32(struct ipc_msg *m, uint32_t *v)
 }
 
 int
+ipc_try_u64(struct ipc_msg *m, uint64_t *v)
+{
+	const uint8_t	*p;
+
+	if (ipc_take(m, sizeof(*v), &p) == -1)
+		return -1;
+	memcpy(v, p, sizeof(*v));
+	return 0;
+}
+
+int
+ipc_try_i64(struct ipc_msg *m, int64_t *v)
+{
+	const uint8_t	*p;
+
+	if (ipc_take(m, sizeof(*v), &p) == -1)
+		return -1;
+	memcpy(v, p, sizeof(*v));
+	return 0;
+}
+
+int
 ipc_try_string(struct ipc_msg *m, const char **s)
 {
 	const uint8_t	*p;

@@ -153,6 +153,8 @@ const void *ipc_get_data(struct ipc_msg *, size_t *);
 void	 ipc_get_raw(struct ipc_msg *, void *, size_t);
 void	 ipc_end(struct ipc_msg *);
 int	 ipc_try_u32(struct ipc_msg *, uint32_t *);
+int	 ipc_try_u64(struct ipc_msg *, uint64_t *);
+int	 ipc_try_i64(struct ipc_msg *, int64_t *);
 int	 ipc_try_string(struct ipc_msg *, const char **);
 int	 ipc_try_data(struct ipc_msg *, const void **, size_t *);
 int	 ipc_try_end(struct ipc_msg *);

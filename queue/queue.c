@@ -61,6 +61,7 @@
 #include "mailaddr.h"
 #include "queue_store.h"
 #include "scheduler.h"
+#include "queue_control.h"
 
 #define QUEUE_MAX_TX	16384		/* open transactions */
 #define QUEUE_MAX_EVPS	65536		/* envelopes buffered, all tx */
@@ -169,6 +170,8 @@ queue_peer_closed(enum proc_id id)
 		queue_frontend_gone();
 	else if (id == PROC_DELIVERY)
 		scheduler_delivery_gone();
+	else if (id == PROC_CONTROL)
+		queue_control_gone();
 	else if (id == PROC_MAILBOX)
 		scheduler_mailbox_gone();
 }
@@ -189,6 +192,10 @@ queue_imsg(enum proc_id from, struct ipc_msg *m)
 {
 	if (from == PROC_DELIVERY) {
 		scheduler_delivery_imsg(m);
+		return;
+	}
+	if (from == PROC_CONTROL) {
+		queue_control_imsg(m);
 		return;
 	}
 	if (from == PROC_MAILBOX) {

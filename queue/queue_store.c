@@ -561,6 +561,15 @@ store_msg_find(uint64_t msgid)
 }
 
 struct qmsg *
+store_msg_nfind(uint64_t msgid)
+{
+	struct qmsg	 key;
+
+	key.msgid = msgid;
+	return RB_NFIND(qmsg_tree, &msgs, &key);
+}
+
+struct qmsg *
 store_msg_first(void)
 {
 	return RB_MIN(qmsg_tree, &msgs);

@@ -144,6 +144,9 @@ uint64_t store_domain_hash(const char *);
 struct qmsg	*store_msg_find(uint64_t);
 struct qmsg	*store_msg_first(void);		/* by msgid */
 struct qmsg	*store_msg_next(struct qmsg *);
+/* The first message whose id is msgid or after it, or NULL: a listing
+ * resumes there whatever was removed meanwhile. */
+struct qmsg	*store_msg_nfind(uint64_t);
 size_t		 store_msg_count(void);
 size_t		 store_evp_count(void);		/* live envelopes */
 /* The next envelope due (smallest nexttry), or NULL; then the next. */

@@ -148,6 +148,7 @@ static struct event	 ev_sched;
 static int		 ev_ready, sched_armed;
 static time_t		 sched_when;
 static uint32_t		 next_batch_id;
+static int		 paused;	/* smtpctl pause delivery */
 
 static void	 sched_arm(time_t, time_t);
 static void	 sched_run(int, short, void *);
@@ -350,6 +351,20 @@ retry_step(uint32_t attempts)
  * The pass.
  */
 void
+scheduler_pause(int on)
+{
+	paused = on;
+	if (!paused)
+		scheduler_kick();
+}
+
+int
+scheduler_paused(void)
+{
+	return paused;
+}
+
+void
 scheduler_kick(void)
 {
 	if (ev_ready)
@@ -390,6 +405,8 @@ sched_run(int fd, short ev, void *arg)
 	sched_armed = 0;
 	if (conf == NULL)
 		return;		/* scheduler_conf() runs us again */
+	if (paused)
+		return;		/* scheduler_pause(0) runs us again */
 	now = queue_now();
 	limit = limit_deliveries();
 	for (e = store_sched_first(); e != NULL; e = nx) {

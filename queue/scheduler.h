@@ -35,6 +35,11 @@ void	 scheduler_conf(const struct config *);
 void	 scheduler_route(struct envelope *);
 /* Something may be due: run a scheduling pass soon (coalesced). */
 void	 scheduler_kick(void);
+/* smtpctl pause|resume delivery: while paused no pass dispatches
+ * anything (batches in flight finish and their results apply); resuming
+ * runs a pass.  Not kept across a restart of the queue process. */
+void	 scheduler_pause(int);
+int	 scheduler_paused(void);
 /* A message from delivery (delivery_imsg.h) or from the mailbox
  * process (mailbox_imsg.h): fatal if malformed. */
 void	 scheduler_delivery_imsg(struct ipc_msg *);

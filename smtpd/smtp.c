@@ -26,6 +26,7 @@
 #include "auth_imsg.h"
 #include "queue_imsg.h"
 #include "smtp.h"
+#include "smtp_control.h"
 
 #define SMTP_ACCEPT_PAUSE	1	/* seconds, when out of descriptors */
 
@@ -42,6 +43,7 @@ struct config			*smtp_conf;
 static struct smtp_listeners	 listeners = TAILQ_HEAD_INITIALIZER(listeners);
 static struct smtp_listeners	 incoming = TAILQ_HEAD_INITIALIZER(incoming);
 static struct smtp_tlsq		 tlsq = TAILQ_HEAD_INITIALIZER(tlsq);
+static int			 paused;	/* smtpctl pause smtp */
 
 static void	 smtp_imsg(enum proc_id, struct ipc_msg *);
 static void	 smtp_config(struct config *);
@@ -135,7 +137,8 @@ smtp_config(struct config *conf)
 		if (l->pki[0] != '\0')
 			l->tls = smtp_tls_find(&tlsq, l->pki);
 		event_set(&l->ev, l->fd, EV_READ | EV_PERSIST, smtp_accept, l);
-		event_add(&l->ev, NULL);
+		if (!paused)
+			event_add(&l->ev, NULL);
 		evtimer_set(&l->ev_pause, smtp_resume, l);
 		TAILQ_INSERT_TAIL(&listeners, l, entry);
 	}
@@ -194,6 +197,10 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 	uint64_t		 msgid;
 	uint32_t		 verdict, line;
 
+	if (from == PROC_CONTROL) {
+		smtp_control_imsg(m);
+		return;
+	}
 	switch (m->hdr.type) {
 	case IMSG_PARENT_LISTENER:
 		if (from != PROC_PARENT)
@@ -276,7 +283,39 @@ smtp_resume(int fd, short event, void *arg)
 
 	(void)fd;
 	(void)event;
-	event_add(&l->ev, NULL);
+	if (!paused)
+		event_add(&l->ev, NULL);
+}
+
+void
+smtp_listeners_pause(int on)
+{
+	struct smtp_listener	*l;
+
+	paused = on;
+	TAILQ_FOREACH(l, &listeners, entry) {
+		if (paused)
+			event_del(&l->ev);
+		else
+			event_add(&l->ev, NULL);
+	}
+}
+
+int
+smtp_listeners_paused(void)
+{
+	return paused;
+}
+
+size_t
+smtp_listeners_count(void)
+{
+	struct smtp_listener	*l;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(l, &listeners, entry)
+		n++;
+	return n;
 }
 
 static void

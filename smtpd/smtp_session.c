@@ -39,6 +39,7 @@
 #include "queue_imsg.h"
 #include "base64.h"
 #include "smtp.h"
+#include "smtp_control.h"
 
 struct smtp_sessions	 smtp_sessions = RB_INITIALIZER(&smtp_sessions);
 static uint32_t		 session_ids;
@@ -104,6 +105,7 @@ smtp_session_new(struct smtp_listener *l, int fd,
 	s->ss = *ss;
 	fmt_sockaddr(ss, s->addr, sizeof(s->addr));
 	RB_INSERT(smtp_sessions, &smtp_sessions, s);
+	smtp_ctl_stats.connections++;
 	io_set_callback(s->io, smtp_io, s);
 	io_set_fd(s->io, fd);
 	io_set_timeout(s->io, SMTP_TIMEOUT);
@@ -1057,6 +1059,7 @@ smtp_session_committed(struct smtp_session *s, uint64_t msgid)
 	    " from=<%s> rcpts=%u size=%" PRIu64 " result=250", s->id,
 	    s->addr, msgid, from, tx->nrcpts, tx->body.size);
 	smtp_reply(s, "250 2.0.0 Ok: queued as %016" PRIx64, msgid);
+	smtp_ctl_stats.messages++;
 	tx->msgid = 0;		/* committed: nothing to roll back */
 	smtp_tx_free(s);
 	smtp_process(s);
