@@ -465,7 +465,14 @@ dsn_write(int out, int in, const struct dsn_report *r,
 			errno = EINVAL;
 			return -1;
 		}
-	global = (o->flags & EF_SMTPUTF8) != 0;
+	/*
+	 * A global report (RFC 6533), sent with SMTPUTF8, only when the
+	 * sender's own address needs it: an ASCII sender gets a report any
+	 * server takes (UTF-8 in our text shown as '?'), since a bounce that
+	 * cannot reach its sender is lost.
+	 */
+	global = (o->flags & EF_SMTPUTF8) != 0 &&
+	    (!is_ascii(o->sender.local) || !is_ascii(o->sender.domain));
 
 	/* What of the original goes in, and what it holds. */
 	if (fstat(in, &st) == -1)
