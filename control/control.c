@@ -3,7 +3,7 @@
  * parent bound for it: each smtpctl connection is a client with an id,
  * speaks the protocol of control_imsg.h, and has its requests forwarded
  * with the client id as peer id to the process that serves them (the
- * routes[] table: the parent, the queue or the smtp front end); the
+ * routes[] table: the parent, the queue, the smtp front end or auth); the
  * answers come back with the same peer id and are relayed to the
  * client frame by frame, or dropped when the client has gone.
  *
@@ -76,7 +76,9 @@ enum ctl_args {
 	ARGS_NONE,
 	ARGS_LEVEL,		/* u32 0 or 1 */
 	ARGS_MSGID,		/* u64 */
-	ARGS_TARGET		/* u32 all, u64 msgid */
+	ARGS_TARGET,		/* u32 all, u64 msgid */
+	ARGS_LOGIN,		/* string user, string address */
+	ARGS_ADDRESS		/* string address, or NULL */
 };
 
 /* Where each request goes. */
@@ -104,6 +106,11 @@ static const struct ctl_route {
 	{ IMSG_CTL_SMTP_PAUSE_REQ, PROC_SMTP, "pause smtp", ARGS_NONE, 1 },
 	{ IMSG_CTL_SMTP_RESUME_REQ, PROC_SMTP, "resume smtp", ARGS_NONE, 1 },
 	{ IMSG_CTL_SMTP_STATS_REQ, PROC_SMTP, "smtp stats", ARGS_NONE, 0 },
+	{ IMSG_CTL_POP3_LOGIN_REQ, PROC_AUTH, "pop3-login", ARGS_LOGIN, 1 },
+	{ IMSG_CTL_POP3_SHOW_REQ, PROC_AUTH, "show pop3-logins", ARGS_NONE,
+	    0 },
+	{ IMSG_CTL_POP3_FLUSH_REQ, PROC_AUTH, "pop3-logins flush",
+	    ARGS_ADDRESS, 1 },
 };
 
 #define NROUTES		(sizeof(routes) / sizeof(routes[0]))
@@ -149,13 +156,14 @@ control(void)
 
 /*
  * Messages from the parent: the listening socket, and the answers to
- * the requests we forwarded; from the queue and the front end: answers.
+ * the requests we forwarded; from the queue, the front end and auth:
+ * answers.
  * Nothing else is expected from anyone.
  */
 static void
 control_imsg(enum proc_id from, struct ipc_msg *m)
 {
-	if (from == PROC_QUEUE || from == PROC_SMTP) {
+	if (from == PROC_QUEUE || from == PROC_SMTP || from == PROC_AUTH) {
 		control_worker_imsg(from, m);
 		return;
 	}
@@ -235,6 +243,24 @@ control_worker_imsg(enum proc_id from, struct ipc_msg *m)
 			goto bad;
 		(void)ipc_get_u32(m);
 		(void)ipc_get_u32(m);
+		(void)ipc_get_u32(m);
+		ipc_end(m);
+		break;
+	case IMSG_CTL_POP3_LOGINS:
+		if (from != PROC_AUTH)
+			goto bad;
+		(void)ipc_get_u32(m);		/* total */
+		while (m->off < m->len) {
+			(void)ipc_get_string(m);	/* address */
+			(void)ipc_get_string(m);	/* user */
+			(void)ipc_get_i64(m);		/* time */
+			(void)ipc_get_i64(m);		/* age */
+		}
+		ipc_end(m);
+		break;
+	case IMSG_CTL_POP3_FLUSHED:
+		if (from != PROC_AUTH)
+			goto bad;
 		(void)ipc_get_u32(m);
 		ipc_end(m);
 		break;
@@ -666,6 +692,7 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 	const struct ctl_route	*r = NULL;
 	uint32_t		 type = m->hdr.type, level = 0, all = 0;
 	uint64_t		 msgid = 0;
+	const char		*user, *address;
 	char			 reason[128], what[64];
 	size_t			 i;
 	int			 bad = 0;
@@ -691,6 +718,15 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 		bad = ipc_try_u32(m, &all) == -1 ||
 		    ipc_try_u64(m, &msgid) == -1 || all > 1 ||
 		    (all && msgid != 0);
+		break;
+	case ARGS_LOGIN:
+		/* what they say is for auth to judge */
+		bad = ipc_try_string(m, &user) == -1 ||
+		    ipc_try_string(m, &address) == -1 ||
+		    user == NULL || address == NULL;
+		break;
+	case ARGS_ADDRESS:
+		bad = ipc_try_string(m, &address) == -1;
 		break;
 	}
 	if (bad || ipc_try_end(m) == -1) {

@@ -51,6 +51,11 @@
  *
  * IMSG_CTL_STATS: (string key, i64 value) pairs until the payload
  * ends; keys are "area.name" words (queue.messages, smtp.paused, ...).
+ *
+ * The POP3 login requests go to auth, which keeps the logins and checks
+ * the user and address (IMSG_CTL_FAIL with the reason when invalid).
+ * IMSG_CTL_POP3_LOGINS frames list them newest first, each frame
+ * starting with the number kept in all (a listing stops at 128 frames).
  */
 #ifndef PORTCULLIS_CONTROL_IMSG_H
 #define PORTCULLIS_CONTROL_IMSG_H

@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <err.h>
 #include <errno.h>
@@ -75,6 +78,9 @@ static int	 cmd_pause_smtp(struct ctl_conn *, int, char **);
 static int	 cmd_resume_smtp(struct ctl_conn *, int, char **);
 static int	 cmd_pause_delivery(struct ctl_conn *, int, char **);
 static int	 cmd_resume_delivery(struct ctl_conn *, int, char **);
+static int	 cmd_pop3_login(struct ctl_conn *, int, char **);
+static int	 cmd_show_pop3_logins(struct ctl_conn *, int, char **);
+static int	 cmd_pop3_logins_flush(struct ctl_conn *, int, char **);
 
 static const struct ctl_command commands[] = {
 	{ { "show", "status" },	"show each process, its pid and uptime",
@@ -104,6 +110,12 @@ static const struct ctl_command commands[] = {
 	{ { "log", "brief" },	"stop logging debug messages",
 	    cmd_log_brief, 0, 0, NULL },
 	{ { "stop" },		"stop the daemon", cmd_stop, 0, 0, NULL },
+	{ { "pop3-login" },	"record a POP3 login (POP3 before SMTP)",
+	    cmd_pop3_login, 2, 2, "USER ADDRESS" },
+	{ { "show", "pop3-logins" }, "list the recent POP3 logins",
+	    cmd_show_pop3_logins, 0, 0, NULL },
+	{ { "pop3-logins", "flush" }, "forget the POP3 logins (of ADDRESS)",
+	    cmd_pop3_logins_flush, 1, 0, "[ADDRESS]" },
 };
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -1225,6 +1237,209 @@ cmd_show_stats(struct ctl_conn *conn, int argc, char **argv)
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(1, "stdout");
 	return rv;
+}
+
+/* ---- POP3 logins ------------------------------------------------------- */
+
+#define POP3_USER_MAX	255	/* relayd-auth/tracker.h TRACKER_USER_MAX */
+#define POP3_ADDR_MAX	46	/* INET6_ADDRSTRLEN */
+
+/* The checks auth makes again, here for a clear message at once. */
+static void
+pop3_check_address(const char *s)
+{
+	unsigned char	 buf[sizeof(struct in6_addr)];
+	char		 safe[64];
+
+	if (strlen(s) < POP3_ADDR_MAX && (inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1))
+		return;
+	print_safe(s, safe, sizeof(safe));
+	errx(1, "invalid address \"%s\": not an IPv4 or IPv6 address", safe);
+}
+
+static void
+pop3_check_user(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= POP3_USER_MAX || (unsigned char)s[i] <= 0x20 ||
+		    (unsigned char)s[i] == 0x7f)
+			break;
+	if (i == 0 || s[i] != '\0')
+		errx(1, "invalid user: 1 to %d characters without spaces or "
+		    "control characters", POP3_USER_MAX);
+}
+
+/* What a request about POP3 logins came to: say so, or why not. */
+static int
+pop3_result(struct ctl_conn *conn, const char *what, enum ctl_result res,
+    const char *done, long removed)
+{
+	char	 reason[512];
+
+	if (res == CTL_CLOSED)
+		(void)strlcpy(fail_reason, "smtpd closed the connection",
+		    sizeof(fail_reason));
+	if (conn->json) {
+		if (res != CTL_DONE) {
+			printf("{\"ok\": false, \"error\": ");
+			print_json_string(fail_reason);
+			printf("}\n");
+		} else if (removed >= 0)
+			printf("{\"ok\": true, \"removed\": %ld}\n", removed);
+		else
+			printf("{\"ok\": true}\n");
+	} else if (res == CTL_DONE)
+		printf("%s\n", done);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	if (res != CTL_DONE) {
+		print_safe(fail_reason, reason, sizeof(reason));
+		fprintf(stderr, "smtpctl: %s failed: %s\n", what, reason);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_pop3_login(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct ipc_obuf	*ob;
+	char		 done[512], user[POP3_USER_MAX + 1];
+
+	(void)argc;
+	pop3_check_user(argv[0]);
+	pop3_check_address(argv[1]);
+	ob = ctl_begin(conn, IMSG_CTL_POP3_LOGIN_REQ);
+	ipc_add_string(ob, argv[0]);
+	ipc_add_string(ob, argv[1]);
+	ctl_flush(conn, ob);
+	print_safe(argv[0], user, sizeof(user));
+	(void)snprintf(done, sizeof(done), "POP3 login of %s from %s recorded",
+	    user, argv[1]);
+	return pop3_result(conn, "pop3-login", ctl_answer(conn, NULL, NULL),
+	    done, -1);
+}
+
+struct pop3_list {
+	size_t		 n;		/* printed */
+	uint32_t	 total;		/* in the table */
+};
+
+static void
+pop3_logins_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct pop3_list	*list = arg;
+	const char		*address, *user;
+	char			 a[POP3_ADDR_MAX + 1], u[POP3_USER_MAX + 1];
+	char			 age[32];
+	int64_t			 when, secs;
+
+	if (m->hdr.type != IMSG_CTL_POP3_LOGINS)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	if (ipc_try_u32(m, &list->total) == -1)
+		errx(1, "malformed IMSG_CTL_POP3_LOGINS from smtpd");
+	while (m->off < m->len) {
+		if (ipc_try_string(m, &address) == -1 ||
+		    ipc_try_string(m, &user) == -1 ||
+		    ipc_try_i64(m, &when) == -1 ||
+		    ipc_try_i64(m, &secs) == -1 ||
+		    address == NULL || user == NULL)
+			errx(1, "malformed IMSG_CTL_POP3_LOGINS from smtpd");
+		print_safe(address, a, sizeof(a));
+		print_safe(user, u, sizeof(u));
+		if (conn->json) {
+			printf("%s\n  {\"address\": ", list->n ? "," : "");
+			print_json_string(a);
+			printf(", \"user\": ");
+			print_json_string(u);
+			printf(", \"time\": %lld, \"age\": %lld}",
+			    (long long)when, (long long)secs);
+		} else {
+			if (list->n == 0)
+				printf("%-39s %-24s %s\n", "ADDRESS", "USER",
+				    "AGE");
+			format_uptime(secs, age, sizeof(age));
+			printf("%-39s %-24s %s\n", a, u, age);
+		}
+		list->n++;
+	}
+}
+
+static int
+cmd_show_pop3_logins(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct pop3_list	 list = { 0, 0 };
+	enum ctl_result		 res;
+	char			 reason[512];
+
+	(void)argc;
+	(void)argv;
+	if (conn->json)
+		printf("{\"pop3_logins\": [");
+	ctl_send(conn, IMSG_CTL_POP3_SHOW_REQ, NULL);
+	res = ctl_answer(conn, pop3_logins_frame, &list);
+	if (res == CTL_CLOSED)
+		(void)strlcpy(fail_reason, "smtpd closed the connection",
+		    sizeof(fail_reason));
+	if (conn->json) {
+		printf("%s], \"total\": %lu", list.n ? "\n" : "",
+		    (unsigned long)(list.total > list.n ? list.total : list.n));
+		if (res != CTL_DONE) {
+			printf(", \"error\": ");
+			print_json_string(fail_reason);
+		}
+		printf("}\n");
+	} else if (res == CTL_DONE && list.n == 0)
+		printf("no POP3 logins\n");
+	else if (res == CTL_DONE && list.total > list.n)
+		printf("(the newest %zu of %lu logins)\n", list.n,
+		    (unsigned long)list.total);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	if (res != CTL_DONE) {
+		print_safe(fail_reason, reason, sizeof(reason));
+		fprintf(stderr, "smtpctl: show pop3-logins failed: %s\n",
+		    reason);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+pop3_flushed_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	long	*removed = arg;
+	uint32_t n;
+
+	(void)conn;
+	if (m->hdr.type != IMSG_CTL_POP3_FLUSHED ||
+	    ipc_try_u32(m, &n) == -1 || ipc_try_end(m) == -1)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	*removed = n;
+}
+
+static int
+cmd_pop3_logins_flush(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct ipc_obuf	*ob;
+	enum ctl_result	 res;
+	char		 done[128];
+	long		 removed = -1;
+
+	if (argc > 0)
+		pop3_check_address(argv[0]);
+	ob = ctl_begin(conn, IMSG_CTL_POP3_FLUSH_REQ);
+	ipc_add_string(ob, argc > 0 ? argv[0] : NULL);
+	ctl_flush(conn, ob);
+	res = ctl_answer(conn, pop3_flushed_frame, &removed);
+	if (res == CTL_DONE && removed < 0)
+		errx(1, "pop3-logins flush: smtpd answered without a count");
+	(void)snprintf(done, sizeof(done), "%ld login%s forgotten", removed,
+	    removed == 1 ? "" : "s");
+	return pop3_result(conn, "pop3-logins flush", res, done, removed);
 }
 
 /* ---- output ------------------------------------------------------------ */

@@ -37,7 +37,7 @@ static const struct sb_proc {
 	    "proc exec getpw sendfd",
 	    { { NULL, NULL } } },
 	{ "smtp",	"stdio inet dns recvfd sendfd",	{ { NULL, NULL } } },
-	{ "auth",	"stdio",			{ { NULL, NULL } } },
+	{ "auth",	"stdio recvfd",			{ { NULL, NULL } } },
 	{ "queue",	"stdio rpath wpath cpath flock recvfd sendfd",
 	    { { ".", "rwc" }, { NULL, NULL } } },
 	{ "delivery",	"stdio inet dns recvfd",	{ { NULL, NULL } } },

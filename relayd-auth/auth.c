@@ -4,39 +4,99 @@
  * the POP3 login tracker and the per-client limits, and makes every
  * decision about them for all front-end sessions in one place.
  *
- * Now: the relay decision for each recipient.
+ * Now: the relay decision for each recipient, password checks, and
+ * the POP3 login tracker (tracker.c) with its state file, which the
+ * parent opens in the spool and passes here with the configuration:
+ * read once at start, written back (whole) at most once a second after
+ * a change and at shutdown.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event.h>
 
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
 #include "parent_imsg.h"
+#include "control_imsg.h"
 #include "mailaddr.h"
 #include "config.h"
 #include "auth_imsg.h"
 #include "relay.h"
 #include "password.h"
+#include "tracker.h"
+
+#define AUTH_SAVE_DELAY		1	/* seconds: batch state file writes */
+#define AUTH_CTL_FRAME		(60 * 1024)	/* payload of a data frame */
+#define AUTH_SHOW_FRAMES	128	/* a listing's frames, at most */
 
 static struct config	*auth_conf;
+static struct tracker	 logins;
+static int		 logins_fd = -1;	/* the state file */
+static int		 logins_loaded;
+static int		 logins_dirty;
+static struct event	 ev_save;
 
 static void	 auth_imsg(enum proc_id, struct ipc_msg *);
 static void	 auth_config(struct config *);
+static void	 auth_shutdown(void);
 static void	 auth_rcpt(struct ipc_msg *);
 static void	 auth_login(struct ipc_msg *);
+static void	 auth_state_fd(struct ipc_msg *);
+static void	 auth_logins_load(void);
+static void	 auth_logins_changed(void);
+static void	 auth_logins_save(int, short, void *);
+static int	 auth_pop3_record(const struct tracker_addr *, const char *,
+	    const char *, uint32_t);
+static void	 auth_ctl_pop3_login(struct ipc_msg *);
+static void	 auth_ctl_pop3_show(struct ipc_msg *);
+static void	 auth_ctl_pop3_flush(struct ipc_msg *);
+static void	 auth_ctl_reply(uint32_t, const char *);
 
 void
 auth(void)
 {
+	tracker_init(&logins, TRACKER_MAX, TRACKER_TTL_DEFAULT);
+	evtimer_set(&ev_save, auth_logins_save, NULL);
 	proc_set_dispatch(auth_imsg);
 	proc_set_conf(auth_config);
+	proc_set_shutdown(auth_shutdown);
+}
+
+/* The tracker's clock (tests use short windows rather than a fake one). */
+static time_t
+auth_now(void)
+{
+	return time(NULL);
+}
+
+/*
+ * Logins count for the longest "pop3-login within" of the rules (for
+ * "smtpctl show pop3-logins", TRACKER_TTL_DEFAULT without one).
+ */
+static time_t
+auth_logins_ttl(const struct config *conf)
+{
+	const struct relay_rule	*r;
+	time_t			 ttl = 0;
+
+	TAILQ_FOREACH(r, &conf->relays, entry)
+		if ((r->flags & RELAY_POP3_LOGIN) && r->pop3_within > ttl)
+			ttl = r->pop3_within;
+	return ttl > 0 ? ttl : TRACKER_TTL_DEFAULT;
 }
 
 static void
@@ -44,12 +104,23 @@ auth_config(struct config *conf)
 {
 	config_free(auth_conf);
 	auth_conf = conf;
+	tracker_set_ttl(&logins, auth_logins_ttl(conf));
+	if (!logins_loaded)
+		auth_logins_load();
+}
+
+static void
+auth_shutdown(void)
+{
+	if (logins_dirty)
+		auth_logins_save(-1, 0, NULL);
 }
 
 static void
 auth_imsg(enum proc_id from, struct ipc_msg *m)
 {
-	if (from == PROC_SMTP) {
+	switch (from) {
+	case PROC_SMTP:
 		switch (m->hdr.type) {
 		case IMSG_AUTH_RCPT_REQ:
 			auth_rcpt(m);
@@ -58,10 +129,264 @@ auth_imsg(enum proc_id from, struct ipc_msg *m)
 			auth_login(m);
 			return;
 		}
+		break;
+	case PROC_PARENT:
+		if (m->hdr.type == IMSG_PARENT_POP3_STATE) {
+			auth_state_fd(m);
+			return;
+		}
+		break;
+	case PROC_CONTROL:
+		switch (m->hdr.type) {
+		case IMSG_CTL_POP3_LOGIN_REQ:
+			auth_ctl_pop3_login(m);
+			return;
+		case IMSG_CTL_POP3_SHOW_REQ:
+			auth_ctl_pop3_show(m);
+			return;
+		case IMSG_CTL_POP3_FLUSH_REQ:
+			auth_ctl_pop3_flush(m);
+			return;
+		}
+		break;
+	default:
+		break;
 	}
 	fatalx("%s from %s: not for auth", ipc_type_name(m->hdr.type),
 	    proc_name(from));
 }
+
+/* ---- the POP3 login tracker ------------------------------------------ */
+
+/*
+ * The state file comes with every configuration (the same file): keep
+ * the first descriptor.
+ */
+static void
+auth_state_fd(struct ipc_msg *m)
+{
+	ipc_end(m);
+	if (m->fd == -1)
+		fatalx("IMSG_PARENT_POP3_STATE without a descriptor");
+	if (logins_fd != -1) {
+		close(m->fd);
+		m->fd = -1;
+		return;
+	}
+	logins_fd = m->fd;
+	m->fd = -1;
+}
+
+static void
+auth_logins_load(void)
+{
+	char	 err[128];
+
+	if (logins_fd == -1)
+		fatalx("the configuration came without the POP3 login "
+		    "state file");
+	logins_loaded = 1;
+	if (tracker_file_load(&logins, logins_fd, auth_now(), err,
+	    sizeof(err)) == -1) {
+		log_warnx("pop3 login tracker: state file %s unusable (%s): "
+		    "starting empty", POP3_STATE_FILE, err);
+		/* rewritten at the next change */
+		return;
+	}
+	log_info("pop3 login tracker: loaded %zu login%s from %s",
+	    logins.count, logins.count == 1 ? "" : "s",
+	    POP3_STATE_FILE);
+}
+
+static void
+auth_logins_changed(void)
+{
+	struct timeval	 tv = { AUTH_SAVE_DELAY, 0 };
+
+	logins_dirty = 1;
+	if (!evtimer_pending(&ev_save, NULL))
+		evtimer_add(&ev_save, &tv);
+}
+
+static void
+auth_logins_save(int fd, short event, void *arg)
+{
+	(void)fd;
+	(void)event;
+	(void)arg;
+	if (logins_fd == -1)
+		return;
+	if (evtimer_pending(&ev_save, NULL))
+		evtimer_del(&ev_save);
+	logins_dirty = 0;
+	if (tracker_file_save(&logins, logins_fd, auth_now()) == -1)
+		log_warn("pop3 login tracker: cannot write %s",
+		    POP3_STATE_FILE);
+	else
+		log_debug("pop3 login tracker: %zu login%s written",
+		    logins.count, logins.count == 1 ? "" : "s");
+}
+
+/*
+ * A successful POP3 login: the built-in POP3 service's (auth_login) or
+ * an external server's (smtpctl pop3-login).  Returns 0, or -1 when it
+ * could not be kept (logged).
+ */
+static int
+auth_pop3_record(const struct tracker_addr *ta, const char *user,
+    const char *source, uint32_t id)
+{
+	char	 addr[TRACKER_ADDR_STRSIZE];
+
+	tracker_addr_format(ta, addr, sizeof(addr));
+	(void)tracker_expire(&logins, auth_now());
+	if (tracker_record(&logins, ta, user, auth_now()) == -1) {
+		log_warn("%08x auth event=pop3-login client=%s user=\"%s\" "
+		    "source=%s result=failed", id, addr, user, source);
+		return -1;
+	}
+	log_info("%08x auth event=pop3-login client=%s user=\"%s\" "
+	    "source=%s", id, addr, user, source);
+	auth_logins_changed();
+	return 0;
+}
+
+static void
+auth_ctl_reply(uint32_t peerid, const char *fail)
+{
+	struct ipc_obuf	*ob;
+	struct ipc	*ch;
+
+	if ((ch = proc_channel(PROC_CONTROL)) == NULL)
+		return;
+	if (fail == NULL) {
+		(void)proc_compose(PROC_CONTROL, IMSG_CTL_OK, peerid, -1,
+		    NULL, 0);
+		return;
+	}
+	ob = ipc_create(ch, IMSG_CTL_FAIL, peerid, -1);
+	ipc_add_string(ob, fail);
+	if (ipc_close(ob) == -1)
+		fatal("IMSG_CTL_FAIL");
+}
+
+/* Checked again here: control only checks the shape of a request. */
+static int
+auth_ctl_address(const char *s, struct tracker_addr *ta, char *err,
+    size_t errlen)
+{
+	if (s == NULL || tracker_addr_parse(ta, s) == -1) {
+		(void)snprintf(err, errlen, "invalid address: not an IPv4 "
+		    "or IPv6 address");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+auth_ctl_pop3_login(struct ipc_msg *m)
+{
+	struct tracker_addr	 ta;
+	const char		*user, *address;
+	char			 err[128];
+
+	user = ipc_get_string(m);
+	address = ipc_get_string(m);
+	ipc_end(m);
+	if (user == NULL || !tracker_user_valid(user)) {
+		auth_ctl_reply(m->hdr.peerid, "invalid user: 1 to 255 "
+		    "characters without spaces or control characters");
+		return;
+	}
+	if (auth_ctl_address(address, &ta, err, sizeof(err)) == -1) {
+		auth_ctl_reply(m->hdr.peerid, err);
+		return;
+	}
+	if (auth_pop3_record(&ta, user, "smtpctl", m->hdr.peerid) == -1)
+		auth_ctl_reply(m->hdr.peerid, "cannot record the login: "
+		    "out of memory");
+	else
+		auth_ctl_reply(m->hdr.peerid, NULL);
+}
+
+/*
+ * The logins, newest first, in frames of entries; a listing stops at
+ * AUTH_SHOW_FRAMES frames (control relays no more to a client at
+ * once), and each frame says how many there are in all.
+ */
+static void
+auth_ctl_pop3_show(struct ipc_msg *m)
+{
+	struct tracker_entry	*e;
+	struct ipc_obuf		*ob = NULL;
+	struct ipc		*ch;
+	char			 addr[TRACKER_ADDR_STRSIZE];
+	size_t			 size = 0, need, frames = 0;
+	time_t			 now = auth_now();
+	uint32_t		 total;
+
+	ipc_end(m);
+	if ((ch = proc_channel(PROC_CONTROL)) == NULL)
+		return;
+	(void)tracker_expire(&logins, now);
+	total = logins.count;
+	TAILQ_FOREACH_REVERSE(e, &logins.list, tracker_list, order) {
+		tracker_addr_format(&e->addr, addr, sizeof(addr));
+		need = 4 + strlen(addr) + 1 + 4 + strlen(e->user) + 1 + 16;
+		if (ob != NULL && size + need > AUTH_CTL_FRAME) {
+			if (ipc_close(ob) == -1)
+				fatal("IMSG_CTL_POP3_LOGINS");
+			ob = NULL;
+		}
+		if (ob == NULL) {
+			if (frames++ >= AUTH_SHOW_FRAMES)
+				break;
+			ob = ipc_create(ch, IMSG_CTL_POP3_LOGINS,
+			    m->hdr.peerid, -1);
+			ipc_add_u32(ob, total);
+			size = 4;
+		}
+		ipc_add_string(ob, addr);
+		ipc_add_string(ob, e->user);
+		ipc_add_i64(ob, e->when);
+		ipc_add_i64(ob, now > e->when ? now - e->when : 0);
+		size += need;
+	}
+	if (ob != NULL && ipc_close(ob) == -1)
+		fatal("IMSG_CTL_POP3_LOGINS");
+	auth_ctl_reply(m->hdr.peerid, NULL);
+}
+
+static void
+auth_ctl_pop3_flush(struct ipc_msg *m)
+{
+	struct tracker_addr	 ta;
+	const char		*address;
+	char			 err[128], addr[TRACKER_ADDR_STRSIZE];
+	uint32_t		 n;
+
+	address = ipc_get_string(m);
+	ipc_end(m);
+	if (address != NULL &&
+	    auth_ctl_address(address, &ta, err, sizeof(err)) == -1) {
+		auth_ctl_reply(m->hdr.peerid, err);
+		return;
+	}
+	n = tracker_flush(&logins, address != NULL ? &ta : NULL);
+	if (address != NULL)
+		tracker_addr_format(&ta, addr, sizeof(addr));
+	else
+		(void)strlcpy(addr, "all", sizeof(addr));
+	log_info("%08x auth event=pop3-flush client=%s removed=%u",
+	    m->hdr.peerid, addr, n);
+	if (n > 0)
+		auth_logins_changed();
+	(void)proc_compose(PROC_CONTROL, IMSG_CTL_POP3_FLUSHED, m->hdr.peerid,
+	    -1, &n, sizeof(n));
+	auth_ctl_reply(m->hdr.peerid, NULL);
+}
+
+/* ---- relay decisions and passwords ----------------------------------- */
 
 static const char *
 verdict_name(int v)
@@ -95,12 +420,14 @@ auth_rcpt(struct ipc_msg *m)
 	struct relay_facts	 facts;
 	struct relay_verdict	 v;
 	struct mailaddr		 rcpt;
+	struct tracker_addr	 ta;
 	struct ipc_obuf		*ob;
 	struct ipc		*ch;
 	const void		*p;
 	const char		*user;
 	char			 addr[INET6_ADDRSTRLEN];
 	char			 rcpttext[MAILADDR_STRSIZE];
+	char			 rule[32];
 	size_t			 len;
 
 	p = ipc_get_data(m, &len);
@@ -119,6 +446,8 @@ auth_rcpt(struct ipc_msg *m)
 	facts.client = (struct sockaddr *)&ss;
 	facts.user = user;
 	facts.pop3_age = -1;
+	if (tracker_addr_set(&ta, (struct sockaddr *)&ss) == 0)
+		facts.pop3_age = tracker_age(&logins, &ta, auth_now());
 	facts.rcpt = &rcpt;
 	if (auth_conf == NULL)
 		fatalx("a recipient before the configuration");
@@ -127,10 +456,13 @@ auth_rcpt(struct ipc_msg *m)
 	fmt_sockaddr(&ss, addr, sizeof(addr));
 	if (mailaddr_format(&rcpt, rcpttext, sizeof(rcpttext)) == -1)
 		(void)strlcpy(rcpttext, "?", sizeof(rcpttext));
+	if (v.line > 0)
+		(void)snprintf(rule, sizeof(rule), "line %d", v.line);
+	else
+		(void)strlcpy(rule, "none", sizeof(rule));
 	log_info("%08x auth event=rcpt client=%s to=<%s> result=%s "
-	    "rule=%s%d reason=\"%s\"", m->hdr.peerid, addr, rcpttext,
-	    verdict_name(v.verdict), v.line ? "line " : "none", v.line,
-	    v.reason);
+	    "rule=%s reason=\"%s\"", m->hdr.peerid, addr, rcpttext,
+	    verdict_name(v.verdict), rule, v.reason);
 
 	if ((ch = proc_channel(PROC_SMTP)) == NULL)
 		return;
@@ -150,6 +482,7 @@ static void
 auth_login(struct ipc_msg *m)
 {
 	struct sockaddr_storage	 ss;
+	struct tracker_addr	 ta;
 	const void		*p;
 	const char		*service, *login, *password;
 	char			 addr[INET6_ADDRSTRLEN];
@@ -173,6 +506,9 @@ auth_login(struct ipc_msg *m)
 	else
 		result = LOGIN_FAIL;
 	explicit_bzero((void *)(uintptr_t)password, strlen(password));
+	if (result == LOGIN_OK && strcmp(service, "pop3") == 0 &&
+	    tracker_addr_set(&ta, (struct sockaddr *)&ss) == 0)
+		(void)auth_pop3_record(&ta, login, "pop3", m->hdr.peerid);
 
 	fmt_sockaddr(&ss, addr, sizeof(addr));
 	log_info("%08x auth event=login service=%s client=%s user=\"%s\" "

@@ -22,12 +22,14 @@
 #include "log.h"
 #include "proc.h"
 #include "parent.h"
+#include "parent_imsg.h"
 #include "config.h"
 
 #define LISTEN_BACKLOG	1024
 #define PKI_FILE_MAX	(256 * 1024)
 
 int		 control_fd = -1;
+int		 pop3_state_fd = -1;
 static char	 control_path[CONFIG_PATH_MAX];
 static char	 mailroot_buf[CONFIG_PATH_MAX];
 
@@ -458,4 +460,56 @@ mailroot(const struct config *conf, char *buf, size_t len)
 		}
 	}
 	return found ? 0 : -1;
+}
+
+/*
+ * The POP3 login tracker's state file in the spool, for auth, which
+ * opens no files: made when missing, 0600, and (as root) the auth
+ * user's.  Opened once; every configuration sent to auth carries a
+ * copy of the descriptor.
+ */
+int
+pop3_state_open(const struct config *conf)
+{
+	struct passwd	*pw;
+	struct stat	 st;
+	char		 path[CONFIG_PATH_MAX];
+	int		 fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", conf->spool,
+	    POP3_STATE_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_warnx("spool %s: path too long", conf->spool);
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK, 0600)) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, 0) == -1 || fchmod(fd, 0600) == -1) {
+		log_warn("%s", path);
+		close(fd);
+		return -1;
+	}
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(SMTPD_AUTHUSER)) == NULL) {
+			log_warnx("user %s does not exist: run \"make "
+			    "install-users\" (see README)", SMTPD_AUTHUSER);
+			close(fd);
+			return -1;
+		}
+		if (fchown(fd, pw->pw_uid, pw->pw_gid) == -1) {
+			log_warn("%s", path);
+			close(fd);
+			return -1;
+		}
+	}
+	pop3_state_fd = fd;
+	return 0;
 }

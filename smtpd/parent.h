@@ -59,6 +59,7 @@ extern struct parent_opts	 popts;
 extern struct config		*pconf;
 extern uint64_t			 pconf_generation;
 extern int			 control_fd;
+extern int			 pop3_state_fd;
 extern struct worker		 workers[PROC_COUNT];
 
 /* supervise.c */
@@ -76,6 +77,7 @@ void	 listen_close_all(struct config *);
 int	 control_open(struct config *);
 void	 control_cleanup(void);
 int	 dirs_prepare(struct config *);
+int	 pop3_state_open(const struct config *);
 int	 pki_load_all(struct config *);
 int	 mailroot(const struct config *, char *, size_t);
 const char *worker_rootdir(const struct proc_info *, const struct config *);

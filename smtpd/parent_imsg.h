@@ -16,10 +16,16 @@ enum parent_imsg {
 	IMSG_PARENT_LISTENER,		/* listener; fd: bound socket */
 	IMSG_PARENT_CONTROL_SOCK,	/* fd: listening control socket */
 	IMSG_PARENT_VERBOSE,		/* u32 level */
+	IMSG_PARENT_POP3_STATE,		/* fd: the POP3 login tracker's
+					   state file, to auth */
 	/* worker -> parent (log lines travel on the worker's stderr) */
 	IMSG_PARENT_READY,		/* u64 generation applied */
 	IMSG_PARENT_END
 };
+
+/* The POP3 login tracker's state file, in the spool: the parent opens
+ * it, auth reads and writes it (relayd-auth/tracker.h). */
+#define POP3_STATE_FILE		"pop3-logins"
 
 #define IMSG_PARENT_COUNT	(IMSG_PARENT_END - IMSG_PARENT_BASE)
 

@@ -62,6 +62,7 @@ const char *const parent_imsg_names[IMSG_PARENT_COUNT] = {
 	"IMSG_PARENT_LISTENER",
 	"IMSG_PARENT_CONTROL_SOCK",
 	"IMSG_PARENT_VERBOSE",
+	"IMSG_PARENT_POP3_STATE",
 	"IMSG_PARENT_READY",
 };
 
@@ -71,6 +72,7 @@ static int		 channel_up[PROC_COUNT];
 static proc_dispatch	 dispatch;
 static proc_conf_hook	 conf_hook;
 static proc_peer_hook	 peer_hook;
+static void		(*shutdown_hook)(void);
 static struct config	*conf_building;
 static struct event	 ev_sigterm, ev_sigint;
 #ifdef PORTCULLIS_REGRESS
@@ -125,6 +127,12 @@ void
 proc_set_conf(proc_conf_hook fn)
 {
 	conf_hook = fn;
+}
+
+void
+proc_set_shutdown(void (*fn)(void))
+{
+	shutdown_hook = fn;
 }
 
 struct ipc *
@@ -272,6 +280,8 @@ __attribute__((__noreturn__))
 void
 proc_shutdown(void)
 {
+	if (shutdown_hook != NULL)
+		shutdown_hook();
 	if (channel_up[PROC_PARENT])
 		(void)ipc_flush(&channels[PROC_PARENT]);
 	log_debug("exiting");
@@ -317,7 +327,7 @@ worker_closed(struct ipc *ch, void *arg)
 	channel_up[id] = 0;
 	if (id == PROC_PARENT) {
 		log_debug("parent went away, exiting");
-		exit(0);
+		proc_shutdown();
 	}
 	log_debug("channel to %s closed", proc_name(id));
 	if (peer_hook != NULL)

@@ -83,6 +83,9 @@ void	 proc_set_conf(proc_conf_hook);
  * and send a fresh channel). */
 typedef void (*proc_peer_hook)(enum proc_id);
 void	 proc_set_peer_closed(proc_peer_hook);
+/* Called once on the way out (SIGTERM, the parent gone), before exit:
+ * write out what must survive. */
+void	 proc_set_shutdown(void (*)(void));
 /* The channel to a process, NULL while it is down. */
 struct ipc *proc_channel(enum proc_id);
 /* Queue a message to a process; returns -1 (logged) when it is down. */

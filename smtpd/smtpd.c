@@ -189,8 +189,8 @@ main(int argc, char *argv[])
 				    "install-users\" (see README)",
 				    procs[ch].user);
 	}
-	if (dirs_prepare(pconf) == -1 || listen_open_all(pconf, NULL) == -1 ||
-	    control_open(pconf) == -1)
+	if (dirs_prepare(pconf) == -1 || pop3_state_open(pconf) == -1 ||
+	    listen_open_all(pconf, NULL) == -1 || control_open(pconf) == -1)
 		exit(1);
 
 	if (!popts.foreground) {

@@ -201,6 +201,13 @@ supervise_send_config(struct worker *w)
 				fatal("IMSG_PARENT_LISTENER");
 		}
 		break;
+	case PROC_AUTH:
+		if ((fd = dup(pop3_state_fd)) == -1)
+			fatal("dup");
+		if (ipc_compose(&w->ipc, IMSG_PARENT_POP3_STATE, 0, fd,
+		    NULL, 0) == -1)
+			fatal("IMSG_PARENT_POP3_STATE");
+		break;
 	case PROC_CONTROL:
 		if ((fd = dup(control_fd)) == -1)
 			fatal("dup");
