@@ -144,8 +144,9 @@ class Sink:
             f.write(body)
         with open(base + ".env.tmp", "w") as f:
             f.write("".join(line + "\n" for line in env))
-        os.rename(base + ".eml.tmp", base + ".eml")
+        # the envelope first: whoever sees msg-N.eml finds msg-N.env
         os.rename(base + ".env.tmp", base + ".env")
+        os.rename(base + ".eml.tmp", base + ".eml")
         return n
 
     def reply_for(self, cmd, default):
