@@ -429,6 +429,7 @@ auth_rcpt(struct ipc_msg *m)
 	char			 rcpttext[MAILADDR_STRSIZE];
 	char			 rule[32];
 	size_t			 len;
+	int			 trusted;
 
 	p = ipc_get_data(m, &len);
 	if (len != sizeof(ss))
@@ -452,6 +453,8 @@ auth_rcpt(struct ipc_msg *m)
 	if (auth_conf == NULL)
 		fatalx("a recipient before the configuration");
 	relay_decide(auth_conf, &facts, &v);
+	/* a client that may relay is trusted: content checks skip it */
+	trusted = relay_allowed(auth_conf, &facts, NULL);
 
 	fmt_sockaddr(&ss, addr, sizeof(addr));
 	if (mailaddr_format(&rcpt, rcpttext, sizeof(rcpttext)) == -1)
@@ -461,8 +464,8 @@ auth_rcpt(struct ipc_msg *m)
 	else
 		(void)strlcpy(rule, "none", sizeof(rule));
 	log_info("%08x auth event=rcpt client=%s to=<%s> result=%s "
-	    "rule=%s reason=\"%s\"", m->hdr.peerid, addr, rcpttext,
-	    verdict_name(v.verdict), rule, v.reason);
+	    "rule=%s trusted=%d reason=\"%s\"", m->hdr.peerid, addr,
+	    rcpttext, verdict_name(v.verdict), rule, trusted, v.reason);
 
 	if ((ch = proc_channel(PROC_SMTP)) == NULL)
 		return;
@@ -470,6 +473,7 @@ auth_rcpt(struct ipc_msg *m)
 	ipc_add_u32(ob, v.verdict);
 	ipc_add_u32(ob, v.line);
 	ipc_add_string(ob, v.reason);
+	ipc_add_u32(ob, trusted);
 	if (ipc_close(ob) == -1)
 		fatal("IMSG_AUTH_RCPT_RES");
 }

@@ -13,6 +13,8 @@
  *	u32	RCPT_* verdict
  *	u32	line of the rule that decided (0: none)
  *	string	why, for the log
+ *	u32	1 when the client may relay at all: it is trusted, and
+ *		content checks (SPF, Sender ID, spamd) skip its mail
  *
  * LOGIN_REQ checks a password (SMTP AUTH, POP3 USER/PASS):
  *	data	client address (struct sockaddr_storage)

@@ -195,7 +195,7 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 	struct smtp_session	*s;
 	const char		*reason;
 	uint64_t		 msgid;
-	uint32_t		 verdict, line;
+	uint32_t		 verdict, line, trusted;
 
 	if (from == PROC_CONTROL) {
 		smtp_control_imsg(m);
@@ -213,10 +213,14 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 		verdict = ipc_get_u32(m);
 		line = ipc_get_u32(m);
 		reason = ipc_get_string(m);
+		trusted = ipc_get_u32(m);
 		ipc_end(m);
-		if ((s = session_for(m, WAIT_RCPT)) != NULL)
+		if ((s = session_for(m, WAIT_RCPT)) != NULL) {
+			if (trusted)
+				s->flags |= SF_TRUSTED;
 			smtp_session_rcpt_verdict(s, verdict, line,
 			    reason != NULL ? reason : "");
+		}
 		return;
 	case IMSG_AUTH_LOGIN_RES:
 		if (from != PROC_AUTH)

@@ -185,6 +185,7 @@ enum smtp_authstep {
 #define SF_TLS		0x0002
 #define SF_AUTHENTICATED 0x0004
 #define SF_SKIPLINE	0x0008	/* dropping the rest of a too long line */
+#define SF_TRUSTED	0x0010	/* may relay: content checks skip it */
 
 struct smtp_session {
 	uint32_t		 id;

@@ -253,7 +253,7 @@ smtp_io(struct io *io, int event, void *arg)
 		/* RFC 3207 4.2: forget everything learned before TLS */
 		smtp_tx_free(s);
 		s->helo[0] = '\0';
-		s->flags &= ~(SF_EHLO | SF_AUTHENTICATED);
+		s->flags &= ~(SF_EHLO | SF_AUTHENTICATED | SF_TRUSTED);
 		s->user[0] = '\0';
 		smtp_enter_state(s, STATE_CONNECTED);
 		smtp_process(s);
@@ -1017,6 +1017,8 @@ smtp_message_end(struct smtp_session *s)
 			evp.flags |= EF_TLS;
 		if (s->flags & SF_AUTHENTICATED)
 			evp.flags |= EF_AUTH;
+		if (s->flags & SF_TRUSTED)
+			evp.flags |= EF_TRUSTED;
 		evp.sender = tx->sender;
 		evp.rcpt = r->addr;
 		evp.notify = r->notify;

@@ -1385,3 +1385,23 @@ def test_slow_client_one_byte_at_a_time(mta):
             time.sleep(0.01)
         mid = queued_id(c.reply())
         assert body_of(mta, mid) == b"abc\r\n"
+
+
+def test_a_client_that_may_relay_is_trusted(mta):
+    """The envelope says whether the client may relay (EF_TRUSTED,
+    0x10): its mail skips the content checks (DESIGN.md 3)."""
+    with session(mta) as c:
+        c.mail(rcpts=(f"<rcpt@{LOCAL}>",))
+        mid = queued_id(c.data(MSG + b".\r\n"))
+    evps, text = spool_envelopes(mta.spool, mid)
+    assert int(evps[0]["flags"]) & 0x10, text
+    assert mta.wait_log(r"auth event=rcpt client=127\.0\.0\.1 .* trusted=1")
+
+
+def test_a_client_that_may_not_relay_is_not_trusted(edge):
+    with session(edge, source=OUTSIDE) as c:
+        c.mail(rcpts=(f"<rcpt@{LOCAL}>",))
+        mid = queued_id(c.data(MSG + b".\r\n"))
+    evps, text = spool_envelopes(edge.spool, mid)
+    assert not int(evps[0]["flags"]) & 0x10, text
+    assert edge.wait_log(r"auth event=rcpt client=127\.0\.0\.2 .* trusted=0")
