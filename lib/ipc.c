@@ -681,37 +681,34 @@ ipc_end(struct ipc_msg *m)
 		ipc_bad(m, __func__, "bytes left over");
 }
 
-int
-ipc_try_u32(struct ipc_msg *m, uint32_t *v)
+/* Fixed-size fields: copy them out, or -1 leaving the cursor. */
+static int
+ipc_try_copy(struct ipc_msg *m, void *v, size_t len)
 {
 	const uint8_t	*p;
 
-	if (ipc_take(m, sizeof(*v), &p) == -1)
+	if (ipc_take(m, len, &p) == -1)
 		return -1;
-	memcpy(v, p, sizeof(*v));
+	memcpy(v, p, len);
 	return 0;
+}
+
+int
+ipc_try_u32(struct ipc_msg *m, uint32_t *v)
+{
+	return ipc_try_copy(m, v, sizeof(*v));
 }
 
 int
 ipc_try_u64(struct ipc_msg *m, uint64_t *v)
 {
-	const uint8_t	*p;
-
-	if (ipc_take(m, sizeof(*v), &p) == -1)
-		return -1;
-	memcpy(v, p, sizeof(*v));
-	return 0;
+	return ipc_try_copy(m, v, sizeof(*v));
 }
 
 int
 ipc_try_i64(struct ipc_msg *m, int64_t *v)
 {
-	const uint8_t	*p;
-
-	if (ipc_take(m, sizeof(*v), &p) == -1)
-		return -1;
-	memcpy(v, p, sizeof(*v));
-	return 0;
+	return ipc_try_copy(m, v, sizeof(*v));
 }
 
 int

@@ -35,49 +35,13 @@
 #include "log.h"
 #include "tlsconf.h"
 #include "unit.h"
+#include "evloop.h"
 
 #define WAIT_MS		5000	/* the longest any wait may take */
 #define BIG		(8 * 1024 * 1024)
 #define MAXLINES	32
 
-/* ---- the event loop, bounded ---------------------------------------- */
-
-static int	 loop_expired;
-
-static void
-loop_guard(int fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	loop_expired = 1;
-}
-
-/* Run the loop until *done or ms elapse.  Returns *done. */
-static int
-loop_until(int *done, int ms)
-{
-	struct event	 guard;
-	struct timeval	 tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	loop_expired = 0;
-	evtimer_set(&guard, loop_guard, NULL);
-	evtimer_add(&guard, &tv);
-	while (!*done && !loop_expired)
-		event_loop(EVLOOP_ONCE);
-	evtimer_del(&guard);
-	return (*done);
-}
-
-static void
-loop_for(int ms)
-{
-	int	 never = 0;
-
-	(void)loop_until(&never, ms);
-}
+/* ---- the event loop, bounded: evloop.h ---- */
 
 /* ---- a test peer: one io and what happened to it -------------------- */
 

@@ -31,6 +31,7 @@
 #include "mta.h"
 #include "tlsconf.h"
 #include "unit.h"
+#include "evloop.h"
 
 #define WAIT_MS		10000	/* the longest a job may take */
 #define SINK		"regress/daemon/sink.py"
@@ -62,43 +63,7 @@ log_capture(int pri, const char *line)
 	(void)snprintf(logbuf + len, sizeof(logbuf) - len, "%s\n", line);
 }
 
-/* ---- the event loop, bounded ---------------------------------------- */
-
-static int	 loop_expired;
-
-static void
-loop_guard(int fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	loop_expired = 1;
-}
-
-static int
-loop_until(int *done, int ms)
-{
-	struct event	 guard;
-	struct timeval	 tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	loop_expired = 0;
-	evtimer_set(&guard, loop_guard, NULL);
-	evtimer_add(&guard, &tv);
-	while (!*done && !loop_expired)
-		event_loop(EVLOOP_ONCE);
-	evtimer_del(&guard);
-	return (*done);
-}
-
-static void
-loop_for(int ms)
-{
-	int	 never = 0;
-
-	(void)loop_until(&never, ms);
-}
+/* ---- the event loop, bounded: evloop.h ---- */
 
 /* Until every connection is closed (QUITs answered), bounded. */
 static void
