@@ -1,6 +1,6 @@
 /*
- * Portcullis: the mailbox process: Maildir delivery (issue 3) and,
- * later, mailbox descriptors for POP3 (issue 4).
+ * Portcullis: the mailbox process: Maildir delivery, and the maildrops
+ * of POP3 sessions (maildrop.c).
  *
  * It runs as the mail user in the mail root (chrooted as root, its
  * working directory otherwise): the deepest folder that holds every
@@ -52,6 +52,7 @@
 #include "envelope_io.h"
 #include "mailbox_imsg.h"
 #include "maildir.h"
+#include "mailbox.h"
 
 #define COPY_CHUNK	(64 * 1024)
 #define REPLY_MAX	512
@@ -66,9 +67,9 @@ struct mbx_batch {
 	struct envelope	*evps;
 };
 
-static struct config	*mailbox_conf;
+struct config		*mailbox_conf;
+char			 mailbox_root[CONFIG_PATH_MAX];	/* "" when none */
 static struct mbx_batch	*cur;
-static char		 root[CONFIG_PATH_MAX];	/* "" when none */
 static unsigned long long counter;
 static char		 inbuf[COPY_CHUNK];
 static char		 outbuf[COPY_CHUNK + 1];
@@ -108,12 +109,12 @@ mailbox_config(struct config *conf)
 	if (mailroot(conf, r, sizeof(r)) == -1)
 		r[0] = '\0';
 	if (mailbox_conf == NULL)
-		(void)strlcpy(root, r, sizeof(root));
-	else if (strcmp(root, r) != 0)
+		(void)strlcpy(mailbox_root, r, sizeof(mailbox_root));
+	else if (strcmp(mailbox_root, r) != 0)
 		log_warnx("the mail root is now %s, but this process lives "
 		    "in %s until it is restarted: Maildirs outside it fail "
 		    "temporarily", r[0] != '\0' ? r : "(none)",
-		    root[0] != '\0' ? root : "(none)");
+		    mailbox_root[0] != '\0' ? mailbox_root : "(none)");
 	config_free(mailbox_conf);
 	mailbox_conf = conf;
 }
@@ -121,6 +122,8 @@ mailbox_config(struct config *conf)
 static void
 mailbox_peer_closed(enum proc_id id)
 {
+	if (id == PROC_SMTP)
+		maildrop_close_all();
 	/* The queue reschedules what it had sent. */
 	if (id == PROC_QUEUE && cur != NULL) {
 		batch_free(cur);
@@ -144,12 +147,16 @@ mailbox_imsg(enum proc_id from, struct ipc_msg *m)
 	uint64_t		 msgid;
 	uint32_t		 count;
 
-	if (from != PROC_QUEUE)
-		fatalx("%s from %s: not for mailbox",
-		    ipc_type_name(m->hdr.type), proc_name(from));
 	if (mailbox_conf == NULL)
 		fatalx("%s before the configuration",
 		    ipc_type_name(m->hdr.type));
+	if (from == PROC_SMTP) {
+		maildrop_imsg(m);
+		return;
+	}
+	if (from != PROC_QUEUE)
+		fatalx("%s from %s: not for mailbox",
+		    ipc_type_name(m->hdr.type), proc_name(from));
 	switch (m->hdr.type) {
 	case IMSG_MAILBOX_DELIVER_REQ:
 		msgid = ipc_get_u64(m);
@@ -213,8 +220,9 @@ batch_go(struct mbx_batch *b)
 		if (where[0] == '\0')
 			(void)strlcpy(path, "-", sizeof(path));
 		else
-			(void)snprintf(path, sizeof(path), "%s%s%s", root,
-			    strcmp(root, "/") == 0 ? "" : "/", where);
+			(void)snprintf(path, sizeof(path), "%s%s%s",
+			    mailbox_root, strcmp(mailbox_root, "/") == 0 ?
+			    "" : "/", where);
 		if (status == MAILBOX_OK)
 			log_info("%016llx mailbox event=delivery rcpt=<%s> "
 			    "maildir=%s result=ok", (unsigned long long)
@@ -240,8 +248,8 @@ batch_go(struct mbx_batch *b)
 }
 
 /* The accept rule of a domain, as the queue routed it. */
-static const struct accept_rule *
-rule_for(const char *domain)
+const struct accept_rule *
+mailbox_rule_for(const char *domain)
 {
 	const struct accept_rule	*ar;
 
@@ -276,15 +284,15 @@ deliver(struct mbx_batch *b, const struct envelope *e, char *reply,
 		    "refused: %s", why);
 		return MAILBOX_PERMFAIL;
 	}
-	if ((ar = rule_for(e->rcpt.domain)) == NULL ||
+	if ((ar = mailbox_rule_for(e->rcpt.domain)) == NULL ||
 	    ar->deliver != ACCEPT_MAILDIR) {
 		(void)snprintf(reply, REPLY_MAX, "451 4.3.5 The domain %s is "
 		    "not delivered to Maildirs (any more)", e->rcpt.domain);
 		return MAILBOX_TEMPFAIL;
 	}
-	if (root[0] == '\0' || maildir_path(ar->maildir, root, user, domain,
-	    where, wlen, &why) == -1) {
-		if (root[0] == '\0')
+	if (mailbox_root[0] == '\0' || maildir_path(ar->maildir,
+	    mailbox_root, user, domain, where, wlen, &why) == -1) {
+		if (mailbox_root[0] == '\0')
 			why = "no mail root";
 		(void)snprintf(reply, REPLY_MAX, "451 4.3.5 Maildir of "
 		    "\"%.256s\": %s", ar->maildir, why);

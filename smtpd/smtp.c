@@ -27,6 +27,7 @@
 #include "queue_imsg.h"
 #include "smtp.h"
 #include "smtp_control.h"
+#include "pop3.h"
 
 #define SMTP_ACCEPT_PAUSE	1	/* seconds, when out of descriptors */
 
@@ -149,6 +150,8 @@ smtp_config(struct config *conf)
 static void
 smtp_peer_closed(enum proc_id id)
 {
+	if (id == PROC_AUTH || id == PROC_MAILBOX)
+		pop3_peer_lost(id);
 	if (id == PROC_AUTH)
 		smtp_sessions_peer_lost(WAIT_RCPT, WAIT_LOGIN);
 	else if (id == PROC_QUEUE)
@@ -199,6 +202,12 @@ smtp_imsg(enum proc_id from, struct ipc_msg *m)
 
 	if (from == PROC_CONTROL) {
 		smtp_control_imsg(m);
+		return;
+	}
+	/* answers for POP3 sessions: their ids carry POP3_ID_BIT */
+	if (from == PROC_MAILBOX ||
+	    (from == PROC_AUTH && (m->hdr.peerid & POP3_ID_BIT))) {
+		pop3_imsg(from, m);
 		return;
 	}
 	switch (m->hdr.type) {
@@ -347,6 +356,9 @@ smtp_accept(int fd, short event, void *arg)
 				log_warn("accept");
 			return;
 		}
-		smtp_session_new(l, sock, &ss);
+		if (l->flags & LISTEN_POP3)
+			pop3_session_new(l, sock, &ss);
+		else
+			smtp_session_new(l, sock, &ss);
 	}
 }

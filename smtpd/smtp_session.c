@@ -98,8 +98,9 @@ smtp_session_new(struct smtp_listener *l, int fd,
 		close(fd);
 		return;
 	}
+	/* POP3 session ids have the top bit (pop3.h): these never */
 	do {
-		s->id = ++session_ids;
+		s->id = ++session_ids & 0x7fffffffU;
 	} while (s->id == 0 || smtp_session_find(s->id) != NULL);
 	s->listener = l;
 	s->ss = *ss;
@@ -128,12 +129,6 @@ smtp_session_new(struct smtp_listener *l, int fd,
 static void
 smtp_greet(struct smtp_session *s)
 {
-	if (s->listener->flags & LISTEN_POP3) {
-		/* POP3 comes with the relay control issue. */
-		io_printf(s->io, "-ERR POP3 is not served yet\r\n");
-		smtp_close(s);
-		return;
-	}
 	smtp_enter_state(s, STATE_CONNECTED);
 	smtp_reply(s, "220 %s ESMTP Portcullis", smtp_hostname());
 }
@@ -1305,7 +1300,8 @@ smtp_session_login_result(struct smtp_session *s, int result)
 	s->wait = WAIT_NONE;
 	log_info("%08x smtp event=auth address=%s user=\"%s\" result=%s",
 	    s->id, s->addr, s->authuser, result == LOGIN_OK ? "ok" :
-	    result == LOGIN_FAIL ? "failed" : "unavailable");
+	    result == LOGIN_FAIL ? "failed" : result == LOGIN_BLOCKED ?
+	    "blocked" : "unavailable");
 	switch (result) {
 	case LOGIN_OK:
 		s->flags |= SF_AUTHENTICATED;
@@ -1316,6 +1312,12 @@ smtp_session_login_result(struct smtp_session *s, int result)
 		/* the session stays unauthenticated: no IP group rescues
 		 * a "from <lan> authenticated" rule */
 		smtp_error(s, "535 5.7.8 Authentication credentials invalid");
+		break;
+	case LOGIN_BLOCKED:
+		/* limit auth-failures: auth did not even look at the
+		 * password; unauthenticated, like a failure */
+		smtp_error(s, "454 4.7.0 Too many authentication failures "
+		    "from your address; try again later");
 		break;
 	default:
 		smtp_reply(s, "454 4.7.0 Temporary authentication failure");
