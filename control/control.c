@@ -78,7 +78,8 @@ enum ctl_args {
 	ARGS_MSGID,		/* u64 */
 	ARGS_TARGET,		/* u32 all, u64 msgid */
 	ARGS_LOGIN,		/* string user, string address */
-	ARGS_ADDRESS		/* string address, or NULL */
+	ARGS_ADDRESS,		/* string address, or NULL */
+	ARGS_ONE_ADDRESS	/* string address */
 };
 
 /* Where each request goes. */
@@ -111,6 +112,10 @@ static const struct ctl_route {
 	    0 },
 	{ IMSG_CTL_POP3_FLUSH_REQ, PROC_AUTH, "pop3-logins flush",
 	    ARGS_ADDRESS, 1 },
+	{ IMSG_CTL_LIMITS_SHOW_REQ, PROC_AUTH, "show limits", ARGS_ADDRESS,
+	    0 },
+	{ IMSG_CTL_LIMITS_RESET_REQ, PROC_AUTH, "limits reset",
+	    ARGS_ONE_ADDRESS, 1 },
 };
 
 #define NROUTES		(sizeof(routes) / sizeof(routes[0]))
@@ -259,9 +264,28 @@ control_worker_imsg(enum proc_id from, struct ipc_msg *m)
 		ipc_end(m);
 		break;
 	case IMSG_CTL_POP3_FLUSHED:
+	case IMSG_CTL_LIMITS_CLEARED:
 		if (from != PROC_AUTH)
 			goto bad;
 		(void)ipc_get_u32(m);
+		ipc_end(m);
+		break;
+	case IMSG_CTL_LIMITS:
+		if (from != PROC_AUTH)
+			goto bad;
+		(void)ipc_get_u32(m);		/* total */
+		(void)ipc_get_u32(m);		/* N */
+		(void)ipc_get_i64(m);		/* within */
+		(void)ipc_get_i64(m);		/* block */
+		(void)ipc_get_u32(m);		/* exempt */
+		while (m->off < m->len) {
+			(void)ipc_get_string(m);	/* address */
+			(void)ipc_get_u32(m);		/* failures */
+			(void)ipc_get_i64(m);		/* last failure */
+			(void)ipc_get_i64(m);		/* blocked until */
+			(void)ipc_get_i64(m);		/* block left */
+			(void)ipc_get_u32(m);		/* refused */
+		}
 		ipc_end(m);
 		break;
 	default:
@@ -727,6 +751,9 @@ client_request(struct ctl_client *c, struct ipc_msg *m)
 		break;
 	case ARGS_ADDRESS:
 		bad = ipc_try_string(m, &address) == -1;
+		break;
+	case ARGS_ONE_ADDRESS:
+		bad = ipc_try_string(m, &address) == -1 || address == NULL;
 		break;
 	}
 	if (bad || ipc_try_end(m) == -1) {

@@ -56,6 +56,18 @@
  * the user and address (IMSG_CTL_FAIL with the reason when invalid).
  * IMSG_CTL_POP3_LOGINS frames list them newest first, each frame
  * starting with the number kept in all (a listing stops at 128 frames).
+ *
+ * The limits requests go to auth too, which keeps the auth-failure
+ * table (relayd-auth/limits.h).  The answer to IMSG_CTL_LIMITS_SHOW_REQ
+ * is one IMSG_CTL_LIMITS frame at least (a listing stops at 128), each
+ *	u32 total (addresses tracked in all; with an address asked: 1 when
+ *	it is tracked, else 0), u32 N of "limit auth-failures" (0: none),
+ *	i64 T and i64 B in seconds, u32 exempt (1 when the address asked
+ *	is in "limit exempt")
+ * then entries, the latest failure first, until the payload ends:
+ *	string address, u32 failures that count now, i64 seconds since the
+ *	last failure, i64 blocked until (unix time, 0: not blocked), i64
+ *	seconds of the block left, u32 logins refused while blocked
  */
 #ifndef PORTCULLIS_CONTROL_IMSG_H
 #define PORTCULLIS_CONTROL_IMSG_H
@@ -116,6 +128,12 @@ enum control_imsg {
 	IMSG_CTL_POP3_FLUSH_REQ,	/* string address, NULL for all:
 					   smtpctl pop3-logins flush */
 	IMSG_CTL_POP3_FLUSHED,		/* u32 logins removed */
+	IMSG_CTL_LIMITS_SHOW_REQ,	/* string address, NULL for all:
+					   smtpctl show limits */
+	IMSG_CTL_LIMITS,		/* see above */
+	IMSG_CTL_LIMITS_RESET_REQ,	/* string address: smtpctl limits
+					   reset */
+	IMSG_CTL_LIMITS_CLEARED,	/* u32 addresses forgotten (0 or 1) */
 	IMSG_CTL_END
 };
 

@@ -4,11 +4,12 @@
  * the POP3 login tracker and the per-client limits, and makes every
  * decision about them for all front-end sessions in one place.
  *
- * Now: the relay decision for each recipient, password checks, and
- * the POP3 login tracker (tracker.c) with its state file, which the
+ * Now: the relay decision for each recipient, password checks, the
+ * POP3 login tracker (tracker.c) with its state file, which the
  * parent opens in the spool and passes here with the configuration:
  * read once at start, written back (whole) at most once a second after
- * a change and at shutdown.
+ * a change and at shutdown; and the auth-failure limit (limits.c), in
+ * memory only, swept on a timer.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -38,6 +39,7 @@
 #include "relay.h"
 #include "password.h"
 #include "tracker.h"
+#include "limits.h"
 
 #define AUTH_SAVE_DELAY		1	/* seconds: batch state file writes */
 #define AUTH_CTL_FRAME		(60 * 1024)	/* payload of a data frame */
@@ -49,6 +51,8 @@ static int		 logins_fd = -1;	/* the state file */
 static int		 logins_loaded;
 static int		 logins_dirty;
 static struct event	 ev_save;
+static struct authfail	 fails;		/* limit auth-failures */
+static struct event	 ev_fails;
 
 static void	 auth_imsg(enum proc_id, struct ipc_msg *);
 static void	 auth_config(struct config *);
@@ -65,12 +69,19 @@ static void	 auth_ctl_pop3_login(struct ipc_msg *);
 static void	 auth_ctl_pop3_show(struct ipc_msg *);
 static void	 auth_ctl_pop3_flush(struct ipc_msg *);
 static void	 auth_ctl_reply(uint32_t, const char *);
+static int64_t	 auth_mono(void);
+static void	 auth_fails_arm(void);
+static void	 auth_fails_sweep(int, short, void *);
+static void	 auth_ctl_limits_show(struct ipc_msg *);
+static void	 auth_ctl_limits_reset(struct ipc_msg *);
 
 void
 auth(void)
 {
 	tracker_init(&logins, TRACKER_MAX, TRACKER_TTL_DEFAULT);
 	evtimer_set(&ev_save, auth_logins_save, NULL);
+	authfail_init(&fails, AUTHFAIL_ADDRS_MAX, AUTHFAIL_STAMPS_MAX);
+	evtimer_set(&ev_fails, auth_fails_sweep, NULL);
 	proc_set_dispatch(auth_imsg);
 	proc_set_conf(auth_config);
 	proc_set_shutdown(auth_shutdown);
@@ -105,6 +116,7 @@ auth_config(struct config *conf)
 	config_free(auth_conf);
 	auth_conf = conf;
 	tracker_set_ttl(&logins, auth_logins_ttl(conf));
+	authfail_configure(&fails, &conf->limits);
 	if (!logins_loaded)
 		auth_logins_load();
 }
@@ -146,6 +158,12 @@ auth_imsg(enum proc_id from, struct ipc_msg *m)
 			return;
 		case IMSG_CTL_POP3_FLUSH_REQ:
 			auth_ctl_pop3_flush(m);
+			return;
+		case IMSG_CTL_LIMITS_SHOW_REQ:
+			auth_ctl_limits_show(m);
+			return;
+		case IMSG_CTL_LIMITS_RESET_REQ:
+			auth_ctl_limits_reset(m);
 			return;
 		}
 		break;
@@ -386,6 +404,185 @@ auth_ctl_pop3_flush(struct ipc_msg *m)
 	auth_ctl_reply(m->hdr.peerid, NULL);
 }
 
+/* ---- limit auth-failures --------------------------------------------- */
+
+/* Milliseconds of the monotonic clock: blocks do not follow the wall
+ * clock when it is set. */
+static int64_t
+auth_mono(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == -1)
+		fatal("clock_gettime");
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whole seconds from now until a later time, rounded up. */
+static int64_t
+auth_secs_until(int64_t later, int64_t now)
+{
+	return later > now ? (later - now + 999) / 1000 : 0;
+}
+
+/* The sweep runs while the table holds something. */
+static void
+auth_fails_arm(void)
+{
+	struct timeval	 tv = { AUTHFAIL_EXPIRE_EVERY, 0 };
+
+	if (fails.count > 0 && !evtimer_pending(&ev_fails, NULL))
+		evtimer_add(&ev_fails, &tv);
+}
+
+static void
+auth_fails_sweep(int fd, short event, void *arg)
+{
+	size_t	 n;
+
+	(void)fd;
+	(void)event;
+	(void)arg;
+	n = authfail_expire(&fails, auth_mono());
+	if (n > 0)
+		log_debug("limit auth-failures: %zu address%s forgotten, %zu "
+		    "tracked", n, n == 1 ? "" : "es", fails.count);
+	if (fails.evicted > 0) {
+		log_warnx("limit auth-failures: the table was full: %zu "
+		    "address%s forgotten early, %zu of them blocked",
+		    fails.evicted, fails.evicted == 1 ? "" : "es",
+		    fails.evicted_blocked);
+		fails.evicted = fails.evicted_blocked = 0;
+	}
+	auth_fails_arm();
+}
+
+/* The header of each IMSG_CTL_LIMITS frame (control_imsg.h). */
+static struct ipc_obuf *
+auth_limits_frame(struct ipc *ch, uint32_t peerid, uint32_t total,
+    int exempt)
+{
+	struct ipc_obuf	*ob;
+
+	ob = ipc_create(ch, IMSG_CTL_LIMITS, peerid, -1);
+	ipc_add_u32(ob, total);
+	ipc_add_u32(ob, fails.limit);
+	ipc_add_i64(ob, fails.within / 1000);
+	ipc_add_i64(ob, fails.block / 1000);
+	ipc_add_u32(ob, exempt);
+	return ob;
+}
+
+static void
+auth_limits_entry(struct ipc_obuf *ob, struct authfail_entry *e,
+    int64_t now, time_t wall)
+{
+	char	 addr[TRACKER_ADDR_STRSIZE];
+	int64_t	 left;
+
+	tracker_addr_format(&e->addr, addr, sizeof(addr));
+	ipc_add_string(ob, addr);
+	ipc_add_u32(ob, authfail_count(&fails, e, now));
+	ipc_add_i64(ob, e->last > 0 && now > e->last ?
+	    (now - e->last) / 1000 : 0);
+	left = authfail_is_blocked(e, now) ?
+	    auth_secs_until(e->until, now) : 0;
+	ipc_add_i64(ob, left > 0 ? (int64_t)wall + left : 0);
+	ipc_add_i64(ob, left);
+	ipc_add_u32(ob, e->refused);
+}
+
+/*
+ * The addresses tracked, the latest failure first, in frames like the
+ * POP3 logins' (at most AUTH_SHOW_FRAMES); always one frame at least,
+ * for the limit's settings.  With an address, only that one.
+ */
+static void
+auth_ctl_limits_show(struct ipc_msg *m)
+{
+	struct tracker_addr	 ta;
+	struct authfail_entry	*e;
+	struct ipc_obuf		*ob;
+	struct ipc		*ch;
+	const char		*address;
+	char			 err[128];
+	size_t			 size, need, frames = 1;
+	int64_t			 now = auth_mono();
+	time_t			 wall = time(NULL);
+	uint32_t		 total;
+	int			 exempt = 0;
+
+	address = ipc_get_string(m);
+	ipc_end(m);
+	if (address != NULL &&
+	    auth_ctl_address(address, &ta, err, sizeof(err)) == -1) {
+		auth_ctl_reply(m->hdr.peerid, err);
+		return;
+	}
+	if ((ch = proc_channel(PROC_CONTROL)) == NULL)
+		return;
+	(void)authfail_expire(&fails, now);
+	if (address != NULL) {
+		if (auth_conf != NULL)
+			exempt = authfail_exempt(&auth_conf->limits, &ta);
+		e = authfail_find(&fails, &ta);
+		ob = auth_limits_frame(ch, m->hdr.peerid, e != NULL, exempt);
+		if (e != NULL)
+			auth_limits_entry(ob, e, now, wall);
+		if (ipc_close(ob) == -1)
+			fatal("IMSG_CTL_LIMITS");
+		auth_ctl_reply(m->hdr.peerid, NULL);
+		return;
+	}
+	total = fails.count;
+	ob = auth_limits_frame(ch, m->hdr.peerid, total, 0);
+	size = 4 + 4 + 8 + 8 + 4;
+	TAILQ_FOREACH_REVERSE(e, &fails.list, authfail_list, order) {
+		need = 4 + TRACKER_ADDR_STRSIZE + 4 + 8 + 8 + 8 + 4;
+		if (size + need > AUTH_CTL_FRAME) {
+			if (ipc_close(ob) == -1)
+				fatal("IMSG_CTL_LIMITS");
+			ob = NULL;
+			if (frames++ >= AUTH_SHOW_FRAMES)
+				break;
+			ob = auth_limits_frame(ch, m->hdr.peerid, total, 0);
+			size = 4 + 4 + 8 + 8 + 4;
+		}
+		auth_limits_entry(ob, e, now, wall);
+		size += need;
+	}
+	if (ob != NULL && ipc_close(ob) == -1)
+		fatal("IMSG_CTL_LIMITS");
+	auth_ctl_reply(m->hdr.peerid, NULL);
+}
+
+static void
+auth_ctl_limits_reset(struct ipc_msg *m)
+{
+	struct tracker_addr	 ta;
+	const char		*address;
+	char			 err[128], addr[TRACKER_ADDR_STRSIZE];
+	uint32_t		 n;
+
+	address = ipc_get_string(m);
+	ipc_end(m);
+	if (address == NULL) {
+		auth_ctl_reply(m->hdr.peerid, "an address is needed");
+		return;
+	}
+	if (auth_ctl_address(address, &ta, err, sizeof(err)) == -1) {
+		auth_ctl_reply(m->hdr.peerid, err);
+		return;
+	}
+	n = authfail_reset(&fails, &ta);
+	tracker_addr_format(&ta, addr, sizeof(addr));
+	log_info("%08x auth event=limits-reset client=%s removed=%u",
+	    m->hdr.peerid, addr, n);
+	(void)proc_compose(PROC_CONTROL, IMSG_CTL_LIMITS_CLEARED,
+	    m->hdr.peerid, -1, &n, sizeof(n));
+	auth_ctl_reply(m->hdr.peerid, NULL);
+}
+
 /* ---- relay decisions and passwords ----------------------------------- */
 
 static const char *
@@ -479,7 +676,8 @@ auth_rcpt(struct ipc_msg *m)
 }
 
 /*
- * A password check.  The hash runs here, never in the front end; the
+ * A password check.  The hash runs here, never in the front end, and
+ * not at all for an address that "limit auth-failures" blocks; the
  * password is wiped from the message buffer once checked.
  */
 static void
@@ -487,11 +685,14 @@ auth_login(struct ipc_msg *m)
 {
 	struct sockaddr_storage	 ss;
 	struct tracker_addr	 ta;
+	struct authfail_entry	*e;
 	const void		*p;
 	const char		*service, *login, *password;
-	char			 addr[INET6_ADDRSTRLEN];
+	char			 addr[INET6_ADDRSTRLEN], extra[64];
 	size_t			 len;
+	int64_t			 now = auth_mono(), until = 0;
 	uint32_t		 result;
+	int			 have_ta, counted = AUTHFAIL_IGNORED;
 
 	p = ipc_get_data(m, &len);
 	if (len != sizeof(ss))
@@ -503,22 +704,47 @@ auth_login(struct ipc_msg *m)
 	ipc_end(m);
 	if (service == NULL || login == NULL || password == NULL)
 		fatalx("IMSG_AUTH_LOGIN_REQ: missing field");
+	have_ta = tracker_addr_set(&ta, (struct sockaddr *)&ss) == 0;
 	if (auth_conf == NULL || auth_conf->authenticate == NULL)
 		result = LOGIN_TEMPFAIL;
+	else if (have_ta && authfail_check(&fails, &ta, now, &until))
+		result = LOGIN_BLOCKED;		/* and no hash run */
 	else if (password_check(auth_conf->authenticate, login, password))
 		result = LOGIN_OK;
 	else
 		result = LOGIN_FAIL;
 	explicit_bzero((void *)(uintptr_t)password, strlen(password));
-	if (result == LOGIN_OK && strcmp(service, "pop3") == 0 &&
-	    tracker_addr_set(&ta, (struct sockaddr *)&ss) == 0)
+	if (result == LOGIN_OK && strcmp(service, "pop3") == 0 && have_ta)
 		(void)auth_pop3_record(&ta, login, "pop3", m->hdr.peerid);
 
 	fmt_sockaddr(&ss, addr, sizeof(addr));
+	extra[0] = '\0';
+	if (result == LOGIN_FAIL && have_ta) {
+		/* SMTP AUTH and POP3 alike: per address */
+		counted = authfail_failed(&fails, &auth_conf->limits, &ta, now);
+		if (counted == -1)
+			log_warn("%08x auth: limit auth-failures: cannot "
+			    "count a failure of %s", m->hdr.peerid, addr);
+		else if (counted != AUTHFAIL_IGNORED &&
+		    (e = authfail_find(&fails, &ta)) != NULL) {
+			(void)snprintf(extra, sizeof(extra), " failures=%u/%u",
+			    authfail_count(&fails, e, now), fails.limit);
+			until = e->until;
+		}
+		auth_fails_arm();
+	} else if (result == LOGIN_BLOCKED)
+		(void)snprintf(extra, sizeof(extra), " blocked-for=%llds",
+		    (long long)auth_secs_until(until, now));
 	log_info("%08x auth event=login service=%s client=%s user=\"%s\" "
-	    "result=%s", m->hdr.peerid, service, addr, login,
+	    "result=%s%s", m->hdr.peerid, service, addr, login,
 	    result == LOGIN_OK ? "ok" : result == LOGIN_FAIL ? "failed" :
-	    "unavailable");
+	    result == LOGIN_BLOCKED ? "blocked" : "unavailable", extra);
+	if (counted == AUTHFAIL_BLOCKS)
+		log_info("%08x auth event=block client=%s failures=%u "
+		    "within=%llds block=%llds until=+%llds", m->hdr.peerid,
+		    addr, fails.limit, (long long)(fails.within / 1000),
+		    (long long)(fails.block / 1000),
+		    (long long)auth_secs_until(until, now));
 	(void)proc_compose(PROC_SMTP, IMSG_AUTH_LOGIN_RES, m->hdr.peerid, -1,
 	    &result, sizeof(result));
 }

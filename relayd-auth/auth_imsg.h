@@ -23,6 +23,10 @@
  *	string	password (both ends wipe it after use)
  * LOGIN_RES answers:
  *	u32	LOGIN_* result
+ * LOGIN_BLOCKED: the client's address is blocked by "limit auth-failures"
+ * (relayd-auth/limits.h) and the password was not checked at all.  The
+ * service answers it as a temporary refusal (SMTP: 454 4.7.0, counted
+ * as a failed command); it never authenticates the session.
  */
 #ifndef PORTCULLIS_AUTH_IMSG_H
 #define PORTCULLIS_AUTH_IMSG_H
@@ -51,5 +55,7 @@ extern const char *const auth_imsg_names[IMSG_AUTH_COUNT];
 #define LOGIN_OK		1	/* 235 2.7.0 */
 #define LOGIN_FAIL		2	/* 535 5.7.8 */
 #define LOGIN_TEMPFAIL		3	/* 454 4.7.0: no credentials table */
+#define LOGIN_BLOCKED		4	/* 454 4.7.0: too many failures from
+					   the address; not checked */
 
 #endif
