@@ -81,6 +81,8 @@ static int	 cmd_resume_delivery(struct ctl_conn *, int, char **);
 static int	 cmd_pop3_login(struct ctl_conn *, int, char **);
 static int	 cmd_show_pop3_logins(struct ctl_conn *, int, char **);
 static int	 cmd_pop3_logins_flush(struct ctl_conn *, int, char **);
+static int	 cmd_show_limits(struct ctl_conn *, int, char **);
+static int	 cmd_limits_reset(struct ctl_conn *, int, char **);
 
 static const struct ctl_command commands[] = {
 	{ { "show", "status" },	"show each process, its pid and uptime",
@@ -116,6 +118,10 @@ static const struct ctl_command commands[] = {
 	    cmd_show_pop3_logins, 0, 0, NULL },
 	{ { "pop3-logins", "flush" }, "forget the POP3 logins (of ADDRESS)",
 	    cmd_pop3_logins_flush, 1, 0, "[ADDRESS]" },
+	{ { "show", "limits" }, "auth failures and blocked addresses",
+	    cmd_show_limits, 1, 0, "[ADDRESS]" },
+	{ { "limits", "reset" }, "forget the auth failures of ADDRESS, "
+	    "unblock it", cmd_limits_reset, 1, 1, "ADDRESS" },
 };
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -144,6 +150,7 @@ static int	 simple_request(struct ctl_conn *, const char *, uint32_t,
 static void	 print_safe(const char *, char *, size_t);
 static void	 print_json_string(const char *);
 static void	 format_uptime(int64_t, char *, size_t);
+static void	 format_duration(int64_t, char *, size_t);
 
 int
 main(int argc, char *argv[])
@@ -1442,6 +1449,198 @@ cmd_pop3_logins_flush(struct ctl_conn *conn, int argc, char **argv)
 	return pop3_result(conn, "pop3-logins flush", res, done, removed);
 }
 
+/* ---- limits ------------------------------------------------------------ */
+
+struct limits_list {
+	int		 started;	/* the first frame was printed */
+	const char	*address;	/* asked about, or NULL */
+	size_t		 n;		/* entries printed */
+	uint32_t	 total;
+	uint32_t	 limit;
+	int64_t		 within, block;
+	uint32_t	 exempt;
+};
+
+/* The settings, once, before the first entry. */
+static void
+limits_start(struct ctl_conn *conn, struct limits_list *list)
+{
+	char	 w[32], b[32], a[POP3_ADDR_MAX + 1];
+
+	list->started = 1;
+	if (conn->json) {
+		if (list->limit > 0)
+			printf("{\"auth_failures\": {\"limit\": %lu, "
+			    "\"within\": %lld, \"block\": %lld}",
+			    (unsigned long)list->limit,
+			    (long long)list->within, (long long)list->block);
+		else
+			printf("{\"auth_failures\": null");
+		if (list->address != NULL)
+			printf(", \"exempt\": %s", list->exempt ? "true" :
+			    "false");
+		printf(", \"addresses\": [");
+		return;
+	}
+	if (list->limit > 0) {
+		format_duration(list->within, w, sizeof(w));
+		format_duration(list->block, b, sizeof(b));
+		printf("limit auth-failures %lu per-ip within %s block %s\n",
+		    (unsigned long)list->limit, w, b);
+	} else
+		printf("no limit auth-failures: nothing is counted\n");
+	if (list->address != NULL && list->exempt) {
+		print_safe(list->address, a, sizeof(a));
+		printf("%s is exempt (limit exempt): never counted or "
+		    "blocked\n", a);
+	}
+}
+
+static void
+limits_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct limits_list	*list = arg;
+	const char		*address;
+	char			 a[POP3_ADDR_MAX + 1], last[32], left[32];
+	uint32_t		 failures, refused;
+	int64_t			 age, until, secs;
+
+	if (m->hdr.type != IMSG_CTL_LIMITS)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	if (ipc_try_u32(m, &list->total) == -1 ||
+	    ipc_try_u32(m, &list->limit) == -1 ||
+	    ipc_try_i64(m, &list->within) == -1 ||
+	    ipc_try_i64(m, &list->block) == -1 ||
+	    ipc_try_u32(m, &list->exempt) == -1)
+		errx(1, "malformed IMSG_CTL_LIMITS from smtpd");
+	if (!list->started)
+		limits_start(conn, list);
+	while (m->off < m->len) {
+		if (ipc_try_string(m, &address) == -1 ||
+		    ipc_try_u32(m, &failures) == -1 ||
+		    ipc_try_i64(m, &age) == -1 ||
+		    ipc_try_i64(m, &until) == -1 ||
+		    ipc_try_i64(m, &secs) == -1 ||
+		    ipc_try_u32(m, &refused) == -1 || address == NULL)
+			errx(1, "malformed IMSG_CTL_LIMITS from smtpd");
+		print_safe(address, a, sizeof(a));
+		if (conn->json) {
+			printf("%s\n  {\"address\": ", list->n ? "," : "");
+			print_json_string(a);
+			printf(", \"failures\": %lu, \"last_failure_age\": "
+			    "%lld, \"blocked\": %s, \"blocked_until\": %lld, "
+			    "\"blocked_for\": %lld, \"refused\": %lu}",
+			    (unsigned long)failures, (long long)age,
+			    secs > 0 ? "true" : "false", (long long)until,
+			    (long long)secs, (unsigned long)refused);
+		} else {
+			if (list->n == 0)
+				printf("%-39s %8s %8s %8s %7s\n", "ADDRESS",
+				    "FAILURES", "LAST", "BLOCKED", "REFUSED");
+			format_uptime(age, last, sizeof(last));
+			if (secs > 0)
+				format_uptime(secs, left, sizeof(left));
+			else
+				(void)strlcpy(left, "-", sizeof(left));
+			printf("%-39s %8lu %8s %8s %7lu\n", a,
+			    (unsigned long)failures, last, left,
+			    (unsigned long)refused);
+		}
+		list->n++;
+	}
+}
+
+static int
+cmd_show_limits(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct limits_list	 list;
+	struct ipc_obuf		*ob;
+	enum ctl_result		 res;
+	char			 reason[512], a[POP3_ADDR_MAX + 1];
+
+	memset(&list, 0, sizeof(list));
+	if (argc > 0) {
+		pop3_check_address(argv[0]);
+		list.address = argv[0];
+	}
+	ob = ctl_begin(conn, IMSG_CTL_LIMITS_SHOW_REQ);
+	ipc_add_string(ob, list.address);
+	ctl_flush(conn, ob);
+	res = ctl_answer(conn, limits_frame, &list);
+	if (res == CTL_DONE && !list.started)
+		errx(1, "show limits: smtpd answered without the limits");
+	if (res == CTL_CLOSED)
+		(void)strlcpy(fail_reason, "smtpd closed the connection",
+		    sizeof(fail_reason));
+	if (conn->json && list.started) {
+		printf("%s], \"total\": %lu", list.n ? "\n" : "",
+		    (unsigned long)(list.total > list.n ? list.total :
+		    list.n));
+		if (res != CTL_DONE) {
+			printf(", \"error\": ");
+			print_json_string(fail_reason);
+		}
+		printf("}\n");
+	} else if (conn->json) {
+		printf("{\"ok\": false, \"error\": ");
+		print_json_string(fail_reason);
+		printf("}\n");
+	} else if (res == CTL_DONE && list.n == 0 && list.address != NULL) {
+		print_safe(list.address, a, sizeof(a));
+		printf("no auth failures from %s\n", a);
+	} else if (res == CTL_DONE && list.n == 0)
+		printf("no auth failures recorded\n");
+	else if (res == CTL_DONE && list.total > list.n)
+		printf("(the latest %zu of %lu addresses)\n", list.n,
+		    (unsigned long)list.total);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(1, "stdout");
+	if (res != CTL_DONE) {
+		print_safe(fail_reason, reason, sizeof(reason));
+		fprintf(stderr, "smtpctl: show limits failed: %s\n", reason);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+limits_cleared_frame(struct ctl_conn *conn, struct ipc_msg *m, void *arg)
+{
+	long	*removed = arg;
+	uint32_t n;
+
+	(void)conn;
+	if (m->hdr.type != IMSG_CTL_LIMITS_CLEARED ||
+	    ipc_try_u32(m, &n) == -1 || ipc_try_end(m) == -1)
+		errx(1, "unexpected %s from smtpd", ipc_type_name(m->hdr.type));
+	*removed = n;
+}
+
+static int
+cmd_limits_reset(struct ctl_conn *conn, int argc, char **argv)
+{
+	struct ipc_obuf	*ob;
+	enum ctl_result	 res;
+	char		 done[128];
+	long		 removed = -1;
+
+	(void)argc;
+	pop3_check_address(argv[0]);
+	ob = ctl_begin(conn, IMSG_CTL_LIMITS_RESET_REQ);
+	ipc_add_string(ob, argv[0]);
+	ctl_flush(conn, ob);
+	res = ctl_answer(conn, limits_cleared_frame, &removed);
+	if (res == CTL_DONE && removed < 0)
+		errx(1, "limits reset: smtpd answered without a count");
+	if (removed > 0)
+		(void)snprintf(done, sizeof(done), "auth failures of %s "
+		    "forgotten: it may log in again", argv[0]);
+	else
+		(void)snprintf(done, sizeof(done), "no auth failures from %s: "
+		    "nothing to reset", argv[0]);
+	return pop3_result(conn, "limits reset", res, done, removed);
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 /* Copy for a terminal: control characters become '?' (newlines stay). */
@@ -1482,6 +1681,22 @@ print_json_string(const char *s)
 		}
 	}
 	putchar('"');
+}
+
+/* A configuration's duration as it would be written: "90s", "15m", "4h". */
+static void
+format_duration(int64_t t, char *buf, size_t size)
+{
+	long long	 s = t;
+
+	if (s > 0 && s % 86400 == 0)
+		(void)snprintf(buf, size, "%lldd", s / 86400);
+	else if (s > 0 && s % 3600 == 0)
+		(void)snprintf(buf, size, "%lldh", s / 3600);
+	else if (s > 0 && s % 60 == 0)
+		(void)snprintf(buf, size, "%lldm", s / 60);
+	else
+		(void)snprintf(buf, size, "%llds", s);
 }
 
 /* "42s", "5m07s", "2h03m", "3d04h" */
