@@ -103,6 +103,8 @@ pop3_cmd_parse(char *line, struct pop3_cmd *cmd, const char **err)
 			break;
 		}
 	}
+	if (cmd->verb == P3_UNKNOWN)
+		return 0;
 	/* a keyword followed by a space takes an argument */
 	if (line[klen] == ' ' && *args == '\0' && cmd->verb != P3_PASS) {
 		*err = "Syntax error: a space without an argument";
@@ -110,7 +112,6 @@ pop3_cmd_parse(char *line, struct pop3_cmd *cmd, const char **err)
 	}
 	switch (cmd->verb) {
 	case P3_UNKNOWN:
-		return 0;
 	case P3_CAPA:
 	case P3_STLS:
 	case P3_STAT:
