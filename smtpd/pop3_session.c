@@ -335,14 +335,19 @@ pop3_process(struct pop3_session *s)
 static int
 has_tls(const struct pop3_session *s)
 {
-	return (s->listener->flags & LISTEN_TLS) && s->listener->tls != NULL;
+	return (s->listener->flags & (LISTEN_TLS | LISTEN_TLS_REQUIRE)) &&
+	    s->listener->tls != NULL;
 }
 
-/* USER/PASS in clear only where the listener says auth-insecure. */
+/* USER/PASS in clear only where the listener says auth-insecure (and
+ * never on a tls-require listener). */
 static int
 login_allowed(const struct pop3_session *s)
 {
-	return s->tls || (s->listener->flags & LISTEN_AUTH_INSECURE);
+	uint32_t	 f = s->listener->flags;
+
+	return s->tls || ((f & LISTEN_AUTH_INSECURE) &&
+	    !(f & LISTEN_TLS_REQUIRE));
 }
 
 static void
