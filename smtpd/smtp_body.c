@@ -4,11 +4,13 @@
  *
  * The file holds the message as it will be sent on: lines ending in
  * CRLF, without dot-stuffing.  DATA lines are dot-unstuffed here; BDAT
- * chunks are taken as they are.  Whatever could let a next hop see an
- * end of data where we saw none -- a bare CR or a bare LF, in DATA or
- * in BDAT -- and NUL bytes make the whole message refused at its end
- * (no SMTP smuggling), as do a line over 1000 octets and a size over
- * the limit.  Once a message is refused, nothing more is written.
+ * chunks are taken as they are, and a CRLF is added if the last line
+ * has none.  Whatever could let a next hop see an end of data where we
+ * saw none -- a bare CR or a bare LF, in DATA or in BDAT -- and NUL
+ * bytes make the whole message refused at its end (no SMTP smuggling),
+ * as do a line over 1000 octets (CRLF included, the transparency dot
+ * not) and a size over the limit.  Once a message is refused, nothing
+ * more is written.
  */
 #include <sys/types.h>
 
@@ -95,7 +97,8 @@ body_line(struct smtp_body *b, const char *line, size_t len, int bare_lf)
 		b->errors |= BODY_ERR_BARE;
 	if (memchr(line, '\0', len) != NULL)
 		b->errors |= BODY_ERR_NUL;
-	/* the dot added for transparency does not count (4.5.3.1.6) */
+	/* the dot added for transparency is not the message's and does not
+	 * count (4.5.2, 4.5.3.1.6): "." and 998 octets is a line of 1000 */
 	if (len > 0 && line[0] == '.') {
 		line++;
 		len--;
@@ -122,6 +125,7 @@ body_chunk(struct smtp_body *b, const uint8_t *data, size_t len)
 	for (i = 0; i < len; i++) {
 		switch (data[i]) {
 		case '\0':
+			/* CR NUL is a bare CR as well (RFC 5321 2.3.8) */
 			b->errors |= BODY_ERR_NUL;
 			if (b->last_cr)
 				b->errors |= BODY_ERR_BARE;
@@ -137,7 +141,8 @@ body_chunk(struct smtp_body *b, const uint8_t *data, size_t len)
 		}
 		b->last_cr = data[i] == '\r';
 	}
-	/* the line length, across chunks */
+	/* the line length, across chunks: the octets before the LF, a CR
+	 * among them, may be 999 (1000 with the LF) */
 	for (i = 0; i < len; i++) {
 		if (data[i] == '\n')
 			b->linelen = 0;
@@ -153,8 +158,17 @@ body_finish(struct smtp_body *b)
 {
 	if (b->last_cr)
 		b->errors |= BODY_ERR_BARE;
-	/* a chunked message may end inside a line: end it, so that it can
-	 * go on with DATA */
+	/*
+	 * A chunked message may end inside a line: BDAT carries octets, and
+	 * nothing in RFC 3030 makes the last chunk end in CRLF.  We end it,
+	 * as RFC 5321 4.1.1.4 has a sender do with a final line without
+	 * CRLF, so that the message can go on with DATA.  The line we end is
+	 * judged as DATA judges one (4.5.3.1.6): at most 1000 octets with
+	 * its CRLF, so 998 before it.  A last line of 999 octets would leave
+	 * here as a line of 1001: it is refused, not passed on too long, cut
+	 * or folded.  The CRLF is ours: it does not count toward the size
+	 * limit.
+	 */
 	if (b->chunked && b->linelen > 0) {
 		if (b->linelen + 2 > SMTP_TEXTLINE_MAX)
 			b->errors |= BODY_ERR_LONGLINE;

@@ -9,8 +9,10 @@
  * gives them (without their line end; "." alone never reaches
  * body_line, ".." does); BDAT chunks as they came.  A line of L octets
  * is valid when L + 2 <= 1000 (RFC 5321 4.5.3.1.6, the stuffed dot not
- * counted); the Received: text given with body_add counts towards the
- * size limit.
+ * counted), and so is the last line of a BDAT message that gets its CRLF
+ * from us; a CR not followed by LF is a bare CR, also before a NUL.  The
+ * size limit counts the client's octets only: not the Received: text
+ * given with body_add, nor a CRLF we add (RFC 1870).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -222,6 +224,7 @@ static const struct data_row data_rows[] = {
 	{ "NUL alone", 0, { LN("\0") }, 0, N, NULL },
 	{ "NUL after the dot", 0, { LN(".\0") }, 0, N, NULL },
 	{ "NUL and CR", 0, { LN("\r\0") }, 0, B | N, NULL },
+	{ "CR then NUL", 0, { LN("a\r\0b") }, 0, B | N, NULL },
 	{ "NUL and bare LF", 0, { LF("\0") }, 0, B | N, NULL },
 	{ "errors stay: good lines after", 0,
 	    { LN("a"), LN("b\0"), LN("c"), LN("d") }, 0, N, NULL },
@@ -309,8 +312,10 @@ static const struct long_row long_rows[] = {
 	{ "64k octets", 65536, 'x', L },
 	/* RFC 5321 4.5.3.1.6: "not counting the leading dot duplicated
 	 * for transparency" */
+	{ "stuffed: dot and 997 octets", 998, '.', 0 },
 	{ "stuffed: dot and 998 octets", 999, '.', 0 },
 	{ "stuffed: dot and 999 octets", 1000, '.', L },
+	{ "stuffed: dot and 64k octets", 65537, '.', L },
 };
 
 static const struct long_row *long_cur;
@@ -475,6 +480,12 @@ static const struct chunk_row chunk_rows[] = {
 	{ "CR then NUL", 0, { C("a\r\0\r\n") }, 0, B | N, NULL },
 	{ "CR at the end of a chunk, NUL next", 0, { C("a\r"), C("\0\r\n") },
 	    0, B | N, NULL },
+	{ "CR NUL first", 0, { C("\r\0\r\n") }, 0, B | N, NULL },
+	{ "CR NUL LF", 0, { C("a\r\0\nb\r\n") }, 0, B | N, NULL },
+	{ "CR then NUL at the end", 0, { C("a\r\n\r"), C("\0") }, 0, B | N,
+	    NULL },
+	{ "CR, empty chunk, NUL", 0, { C("a\r"), C(""), C("\0\r\n") }, 0,
+	    B | N, NULL },
 	{ "good chunk after an error", 0, { C("\n"), C("a\r\n") }, 0, B,
 	    NULL },
 
@@ -535,6 +546,7 @@ static const struct clong_row clong_rows[] = {
 	/* with the appended CRLF the line is 1001 octets */
 	{ "999, no CRLF", 999, 0, 0, L },
 	{ "999 split, no CRLF", 999, 400, 0, L },
+	{ "999 split before its last octet, no CRLF", 999, 998, 0, L },
 	{ "1000, no CRLF", 1000, 0, 0, L },
 };
 
@@ -576,6 +588,56 @@ test_chunk_long_line(void)
 	free(want);
 	free(line);
 	close(fd);
+}
+
+/*
+ * A message of one line without CRLF: by BDAT it gets the CRLF from us
+ * and is judged as the same line sent by DATA (RFC 5321 4.1.1.4,
+ * 4.5.3.1.6): the same answer and the same file.
+ */
+struct last_row {
+	const char	*name;
+	size_t		 len;
+	int		 want_err;
+};
+
+static const struct last_row last_rows[] = {
+	{ "1 octet", 1, 0 },
+	{ "998 octets", 998, 0 },
+	{ "999 octets: 1001 with CRLF", 999, L },
+	{ "1000 octets", 1000, L },
+};
+
+static const struct last_row *last_cur;
+
+static void
+test_last_line_as_data(void)
+{
+	const struct last_row	*r = last_cur;
+	struct smtp_body	 b;
+	char			*line, *want;
+	size_t			 wlen;
+	int			 fd;
+
+	line = mkline(r->len, 'x');
+	wlen = r->len + 2;
+	if ((want = malloc(wlen + 1)) == NULL)
+		abort();
+	(void)snprintf(want, wlen + 1, "%s\r\n", line);
+
+	fd = spool_open();
+	body_start(&b, fd, 0);
+	body_line(&b, line, r->len, 0);
+	check_body(&b, fd, r->want_err, want, wlen);
+	close(fd);
+
+	fd = spool_open();
+	body_start(&b, fd, 0);
+	body_chunk(&b, (const uint8_t *)line, r->len);
+	check_body(&b, fd, r->want_err, want, wlen);
+	close(fd);
+	free(want);
+	free(line);
 }
 
 /* A big chunked message, and a refusal after the first buffer. */
@@ -752,6 +814,10 @@ main(void)
 	for (i = 0; i < sizeof(clong_rows) / sizeof(clong_rows[0]); i++) {
 		clong_cur = &clong_rows[i];
 		RUN_NAMED(test_chunk_long_line, clong_cur->name);
+	}
+	for (i = 0; i < sizeof(last_rows) / sizeof(last_rows[0]); i++) {
+		last_cur = &last_rows[i];
+		RUN_NAMED(test_last_line_as_data, last_cur->name);
 	}
 	RUN(test_chunk_big);
 	RUN(test_write_error);
