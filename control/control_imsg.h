@@ -58,7 +58,7 @@
  * starting with the number kept in all (a listing stops at 128 frames).
  *
  * The limits requests go to auth too, which keeps the auth-failure
- * table (relayd-auth/limits.h).  The answer to IMSG_CTL_LIMITS_SHOW_REQ
+ * table (relayd-auth/authfail.h).  The answer to IMSG_CTL_LIMITS_SHOW_REQ
  * is one IMSG_CTL_LIMITS frame at least (a listing stops at 128), each
  *	u32 total (addresses tracked in all; with an address asked: 1 when
  *	it is tracked, else 0), u32 N of "limit auth-failures" (0: none),

@@ -8,7 +8,7 @@
  * POP3 login tracker (tracker.c) with its state file, which the
  * parent opens in the spool and passes here with the configuration:
  * read once at start, written back (whole) at most once a second after
- * a change and at shutdown; and the auth-failure limit (limits.c), in
+ * a change and at shutdown; and the auth-failure limit (authfail.c), in
  * memory only, swept on a timer.
  */
 #include <sys/types.h>
@@ -39,7 +39,7 @@
 #include "relay.h"
 #include "password.h"
 #include "tracker.h"
-#include "limits.h"
+#include "authfail.h"
 
 #define AUTH_SAVE_DELAY		1	/* seconds: batch state file writes */
 #define AUTH_CTL_FRAME		(60 * 1024)	/* payload of a data frame */

@@ -24,7 +24,7 @@
  * LOGIN_RES answers:
  *	u32	LOGIN_* result
  * LOGIN_BLOCKED: the client's address is blocked by "limit auth-failures"
- * (relayd-auth/limits.h) and the password was not checked at all.  The
+ * (relayd-auth/authfail.h) and the password was not checked at all.  The
  * service answers it as a temporary refusal (SMTP: 454 4.7.0, counted
  * as a failed command); it never authenticates the session.
  */

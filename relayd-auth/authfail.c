@@ -1,5 +1,5 @@
 /*
- * Portcullis: the per-client limits that auth keeps.  See limits.h for
+ * Portcullis: the per-client limits that auth keeps.  See authfail.h for
  * what the auth-failure limit counts and how the table is bounded.
  */
 #include <sys/types.h>
@@ -17,7 +17,7 @@
 #include "mailaddr.h"
 #include "config.h"
 #include "table.h"
-#include "limits.h"
+#include "authfail.h"
 
 static int	 authfail_cmp(struct authfail_entry *, struct authfail_entry *);
 static void	 authfail_remove(struct authfail *, struct authfail_entry *);

@@ -1,7 +1,8 @@
 /*
- * Portcullis: the per-client limits that auth keeps for every front-end
- * session in one place (relayd-auth/limits.c).  Now: the auth-failure
- * limit, "limit auth-failures N per-ip within T block B".
+ * Portcullis: the auth-failure limit, "limit auth-failures N per-ip
+ * within T block B" (relayd-auth/authfail.c), which auth keeps for every
+ * front-end session in one place.  (Not "limits.h": that name would
+ * hide the system's <limits.h> behind -Irelayd-auth.)
  *
  * Every failed login (SMTP AUTH and POP3 together) from an address that
  * is not in "limit exempt" is recorded with its time, and counts for T.
@@ -28,8 +29,8 @@
  * block, and tests can drive the clock.  The table lives in memory
  * only: a restart of auth starts it empty.
  */
-#ifndef PORTCULLIS_LIMITS_H
-#define PORTCULLIS_LIMITS_H
+#ifndef PORTCULLIS_AUTHFAIL_H
+#define PORTCULLIS_AUTHFAIL_H
 
 #include <sys/types.h>
 #include <sys/queue.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the auth-failure limit (relayd-auth/limits.c) on a
+ * Unit tests of the auth-failure limit (relayd-auth/authfail.c) on a
  * clock the tests drive (milliseconds): counting, the sliding window,
  * the block and its end, refusals, expiry, the exemption from a parsed
  * configuration, addresses (IPv4-mapped, IPv6 one by one), the bounds
@@ -20,7 +20,7 @@
 #include "unit.h"
 #include "mailaddr.h"
 #include "config.h"
-#include "limits.h"
+#include "authfail.h"
 
 #define S	1000LL			/* a second on the test clock */
 #define T0	(1000 * S)		/* any monotonic start */
