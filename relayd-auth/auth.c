@@ -59,6 +59,9 @@ static void	 auth_config(struct config *);
 static void	 auth_shutdown(void);
 static void	 auth_rcpt(struct ipc_msg *);
 static void	 auth_login(struct ipc_msg *);
+static int	 auth_login_blocked(const struct sockaddr_storage *);
+static void	 auth_login_done(uint32_t, const struct sockaddr_storage *,
+	    const char *, const char *, uint32_t);
 static void	 auth_state_fd(struct ipc_msg *);
 static void	 auth_logins_load(void);
 static void	 auth_logins_changed(void);
@@ -678,21 +681,19 @@ auth_rcpt(struct ipc_msg *m)
 /*
  * A password check.  The hash runs here, never in the front end, and
  * not at all for an address that "limit auth-failures" blocks; the
- * password is wiped from the message buffer once checked.
+ * password is wiped from the message buffer once checked.  The limit
+ * has two steps around the check, auth_login_blocked() before it and
+ * auth_login_done() with its result (which also answers): a check that
+ * ends later (another thread) keeps both.
  */
 static void
 auth_login(struct ipc_msg *m)
 {
 	struct sockaddr_storage	 ss;
-	struct tracker_addr	 ta;
-	struct authfail_entry	*e;
 	const void		*p;
 	const char		*service, *login, *password;
-	char			 addr[INET6_ADDRSTRLEN], extra[64];
 	size_t			 len;
-	int64_t			 now = auth_mono(), until = 0;
 	uint32_t		 result;
-	int			 have_ta, counted = AUTHFAIL_IGNORED;
 
 	p = ipc_get_data(m, &len);
 	if (len != sizeof(ss))
@@ -704,27 +705,59 @@ auth_login(struct ipc_msg *m)
 	ipc_end(m);
 	if (service == NULL || login == NULL || password == NULL)
 		fatalx("IMSG_AUTH_LOGIN_REQ: missing field");
-	have_ta = tracker_addr_set(&ta, (struct sockaddr *)&ss) == 0;
 	if (auth_conf == NULL || auth_conf->authenticate == NULL)
 		result = LOGIN_TEMPFAIL;
-	else if (have_ta && authfail_check(&fails, &ta, now, &until))
+	else if (auth_login_blocked(&ss))
 		result = LOGIN_BLOCKED;		/* and no hash run */
 	else if (password_check(auth_conf->authenticate, login, password))
 		result = LOGIN_OK;
 	else
 		result = LOGIN_FAIL;
 	explicit_bzero((void *)(uintptr_t)password, strlen(password));
-	if (result == LOGIN_OK && strcmp(service, "pop3") == 0 && have_ta)
-		(void)auth_pop3_record(&ta, login, "pop3", m->hdr.peerid);
+	auth_login_done(m->hdr.peerid, &ss, service, login, result);
+}
 
-	fmt_sockaddr(&ss, addr, sizeof(addr));
+/*
+ * limit auth-failures before a password check: 1 when the client's
+ * address is blocked (the refusal is counted): answer LOGIN_BLOCKED
+ * and run no hash.
+ */
+static int
+auth_login_blocked(const struct sockaddr_storage *ss)
+{
+	struct tracker_addr	 ta;
+
+	if (tracker_addr_set(&ta, (const struct sockaddr *)ss) == -1)
+		return 0;
+	return authfail_check(&fails, &ta, auth_mono(), NULL);
+}
+
+/*
+ * The result of a login: a failure counts towards limit auth-failures
+ * (SMTP AUTH and POP3 alike, per address) and may block the address; a
+ * POP3 success is a login for the tracker.  Logged, then answered.
+ */
+static void
+auth_login_done(uint32_t id, const struct sockaddr_storage *ss,
+    const char *service, const char *login, uint32_t result)
+{
+	struct tracker_addr	 ta;
+	struct authfail_entry	*e;
+	char			 addr[INET6_ADDRSTRLEN], extra[64];
+	int64_t			 now = auth_mono(), until = 0;
+	int			 have_ta, counted = AUTHFAIL_IGNORED;
+
+	have_ta = tracker_addr_set(&ta, (const struct sockaddr *)ss) == 0;
+	if (result == LOGIN_OK && strcmp(service, "pop3") == 0 && have_ta)
+		(void)auth_pop3_record(&ta, login, "pop3", id);
+
+	fmt_sockaddr(ss, addr, sizeof(addr));
 	extra[0] = '\0';
-	if (result == LOGIN_FAIL && have_ta) {
-		/* SMTP AUTH and POP3 alike: per address */
+	if (result == LOGIN_FAIL && have_ta && auth_conf != NULL) {
 		counted = authfail_failed(&fails, &auth_conf->limits, &ta, now);
 		if (counted == -1)
 			log_warn("%08x auth: limit auth-failures: cannot "
-			    "count a failure of %s", m->hdr.peerid, addr);
+			    "count a failure of %s", id, addr);
 		else if (counted != AUTHFAIL_IGNORED &&
 		    (e = authfail_find(&fails, &ta)) != NULL) {
 			(void)snprintf(extra, sizeof(extra), " failures=%u/%u",
@@ -732,19 +765,20 @@ auth_login(struct ipc_msg *m)
 			until = e->until;
 		}
 		auth_fails_arm();
-	} else if (result == LOGIN_BLOCKED)
+	} else if (result == LOGIN_BLOCKED && have_ta &&
+	    (e = authfail_find(&fails, &ta)) != NULL)
 		(void)snprintf(extra, sizeof(extra), " blocked-for=%llds",
-		    (long long)auth_secs_until(until, now));
+		    (long long)auth_secs_until(e->until, now));
 	log_info("%08x auth event=login service=%s client=%s user=\"%s\" "
-	    "result=%s%s", m->hdr.peerid, service, addr, login,
+	    "result=%s%s", id, service, addr, login,
 	    result == LOGIN_OK ? "ok" : result == LOGIN_FAIL ? "failed" :
 	    result == LOGIN_BLOCKED ? "blocked" : "unavailable", extra);
 	if (counted == AUTHFAIL_BLOCKS)
 		log_info("%08x auth event=block client=%s failures=%u "
-		    "within=%llds block=%llds until=+%llds", m->hdr.peerid,
-		    addr, fails.limit, (long long)(fails.within / 1000),
+		    "within=%llds block=%llds until=+%llds", id, addr,
+		    fails.limit, (long long)(fails.within / 1000),
 		    (long long)(fails.block / 1000),
 		    (long long)auth_secs_until(until, now));
-	(void)proc_compose(PROC_SMTP, IMSG_AUTH_LOGIN_RES, m->hdr.peerid, -1,
-	    &result, sizeof(result));
+	(void)proc_compose(PROC_SMTP, IMSG_AUTH_LOGIN_RES, id, -1, &result,
+	    sizeof(result));
 }
