@@ -489,6 +489,10 @@ sb_install(const char *name, const struct sb_rule *rules)
 	    SCMP_ACT_KILL_PROCESS) < 0)
 		fatalx("%s: sandbox: cannot kill on a foreign architecture",
 		    name);
+	/* every thread gets the filter (auth's hashing thread is made
+	 * before it: hasher.h), and no_new_privs with it */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
+		fatalx("%s: sandbox: cannot synchronise threads", name);
 	sb_add(ctx, SCMP_ACT_ALLOW, worker_base);
 	sb_add(ctx, SCMP_ACT_ALLOW, rules);
 	if (sb_sanitizer_init())

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 #include "password.h"
 #include "tracker.h"
 #include "authfail.h"
+#include "hasher.h"
 
 #define AUTH_SAVE_DELAY		1	/* seconds: batch state file writes */
 #define AUTH_CTL_FRAME		(60 * 1024)	/* payload of a data frame */
@@ -53,6 +55,30 @@ static int		 logins_dirty;
 static struct event	 ev_save;
 static struct authfail	 fails;		/* limit auth-failures */
 static struct event	 ev_fails;
+
+/*
+ * Password checks in flight, in arrival order.  The hashing thread
+ * (hasher.h) checks one at a time; a client address has at most one
+ * check there at once, the next of the same address waits here until
+ * its result is counted, so that parallel guesses from one address
+ * meet the auth-failure limit exactly as sequential ones do.
+ */
+#define AUTH_LOGINS_MAX		1024	/* waiting; more: LOGIN_TEMPFAIL */
+
+struct plogin {
+	TAILQ_ENTRY(plogin)	 entry;
+	uint64_t		 cookie;
+	uint32_t		 peerid;
+	int			 submitted;
+	struct sockaddr_storage	 ss;
+	char			 service[8];
+	char			*login;
+	char			*password;
+};
+TAILQ_HEAD(plogins, plogin);
+static struct plogins	 plogins = TAILQ_HEAD_INITIALIZER(plogins);
+static unsigned		 nplogins;
+static uint64_t		 plogin_cookies;
 
 static void	 auth_imsg(enum proc_id, struct ipc_msg *);
 static void	 auth_config(struct config *);
@@ -77,10 +103,21 @@ static void	 auth_fails_arm(void);
 static void	 auth_fails_sweep(int, short, void *);
 static void	 auth_ctl_limits_show(struct ipc_msg *);
 static void	 auth_ctl_limits_reset(struct ipc_msg *);
+static void	 auth_hashed(uint64_t, int);
+static void	 auth_logins_pump(void);
+
+/* The hashing thread, before the privilege drop and the sandbox. */
+void
+auth_init(void)
+{
+	if (hasher_init() == -1)
+		fatal("auth: cannot start the hashing thread");
+}
 
 void
 auth(void)
 {
+	hasher_start(auth_hashed);
 	tracker_init(&logins, TRACKER_MAX, TRACKER_TTL_DEFAULT);
 	evtimer_set(&ev_save, auth_logins_save, NULL);
 	authfail_init(&fails, AUTHFAIL_ADDRS_MAX, AUTHFAIL_STAMPS_MAX);
@@ -692,8 +729,8 @@ auth_login(struct ipc_msg *m)
 	struct sockaddr_storage	 ss;
 	const void		*p;
 	const char		*service, *login, *password;
+	struct plogin		*pl = NULL;
 	size_t			 len;
-	uint32_t		 result;
 
 	p = ipc_get_data(m, &len);
 	if (len != sizeof(ss))
@@ -705,16 +742,126 @@ auth_login(struct ipc_msg *m)
 	ipc_end(m);
 	if (service == NULL || login == NULL || password == NULL)
 		fatalx("IMSG_AUTH_LOGIN_REQ: missing field");
-	if (auth_conf == NULL || auth_conf->authenticate == NULL)
-		result = LOGIN_TEMPFAIL;
-	else if (auth_login_blocked(&ss))
-		result = LOGIN_BLOCKED;		/* and no hash run */
-	else if (password_check(auth_conf->authenticate, login, password))
-		result = LOGIN_OK;
-	else
-		result = LOGIN_FAIL;
+	if (auth_conf == NULL || auth_conf->authenticate == NULL ||
+	    nplogins >= AUTH_LOGINS_MAX ||
+	    (pl = calloc(1, sizeof(*pl))) == NULL ||
+	    (pl->login = strdup(login)) == NULL ||
+	    (pl->password = strdup(password)) == NULL) {
+		explicit_bzero((void *)(uintptr_t)password, strlen(password));
+		if (pl != NULL) {
+			free(pl->login);
+			free(pl);
+		}
+		auth_login_done(m->hdr.peerid, &ss, service, login,
+		    LOGIN_TEMPFAIL);
+		return;
+	}
 	explicit_bzero((void *)(uintptr_t)password, strlen(password));
-	auth_login_done(m->hdr.peerid, &ss, service, login, result);
+	pl->cookie = ++plogin_cookies;
+	pl->peerid = m->hdr.peerid;
+	pl->ss = ss;
+	(void)strlcpy(pl->service, strcmp(service, "pop3") == 0 ? "pop3" :
+	    "smtp", sizeof(pl->service));
+	TAILQ_INSERT_TAIL(&plogins, pl, entry);
+	nplogins++;
+	auth_logins_pump();
+}
+
+static void
+plogin_free(struct plogin *pl)
+{
+	TAILQ_REMOVE(&plogins, pl, entry);
+	nplogins--;
+	if (pl->password != NULL) {
+		explicit_bzero(pl->password, strlen(pl->password));
+		free(pl->password);
+	}
+	free(pl->login);
+	free(pl);
+}
+
+static int
+same_client(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	struct tracker_addr	 x, y;
+
+	if (tracker_addr_set(&x, (const struct sockaddr *)a) == -1 ||
+	    tracker_addr_set(&y, (const struct sockaddr *)b) == -1)
+		return 0;
+	return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+/*
+ * Hand the waiting checks to the hashing thread, but never two of one
+ * address at once; a blocked address is answered without a hash.
+ */
+static void
+auth_logins_pump(void)
+{
+	struct plogin	*pl, *next, *o;
+	const char	*hash;
+	int		 known, busy;
+
+	for (pl = TAILQ_FIRST(&plogins); pl != NULL; pl = next) {
+		next = TAILQ_NEXT(pl, entry);
+		if (pl->submitted)
+			continue;
+		busy = 0;
+		TAILQ_FOREACH(o, &plogins, entry) {
+			if (o == pl)
+				break;
+			if (same_client(&o->ss, &pl->ss)) {
+				busy = 1;
+				break;
+			}
+		}
+		if (busy)
+			continue;
+		if (auth_conf == NULL || auth_conf->authenticate == NULL) {
+			auth_login_done(pl->peerid, &pl->ss, pl->service,
+			    pl->login, LOGIN_TEMPFAIL);
+			plogin_free(pl);
+			continue;
+		}
+		if (auth_login_blocked(&pl->ss)) {
+			/* and no hash run */
+			auth_login_done(pl->peerid, &pl->ss, pl->service,
+			    pl->login, LOGIN_BLOCKED);
+			plogin_free(pl);
+			continue;
+		}
+		hash = password_lookup(auth_conf->authenticate, pl->login,
+		    &known);
+		if (hasher_submit(pl->cookie, pl->password, hash, known) ==
+		    -1) {
+			auth_login_done(pl->peerid, &pl->ss, pl->service,
+			    pl->login, LOGIN_TEMPFAIL);
+			plogin_free(pl);
+			continue;
+		}
+		explicit_bzero(pl->password, strlen(pl->password));
+		free(pl->password);
+		pl->password = NULL;
+		pl->submitted = 1;
+	}
+}
+
+/* The hashing thread's answer. */
+static void
+auth_hashed(uint64_t cookie, int ok)
+{
+	struct plogin	*pl;
+
+	TAILQ_FOREACH(pl, &plogins, entry)
+		if (pl->cookie == cookie)
+			break;
+	if (pl == NULL || !pl->submitted)
+		fatalx("auth: a password check nobody asked for");
+	auth_login_done(pl->peerid, &pl->ss, pl->service, pl->login,
+	    ok ? LOGIN_OK : LOGIN_FAIL);
+	plogin_free(pl);
+	auth_logins_pump();
 }
 
 /*

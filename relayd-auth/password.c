@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include <crypt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -29,21 +30,42 @@ equal_ct(const char *a, const char *b)
 	return diff == 0;
 }
 
+const char *
+password_lookup(const struct table *creds, const char *login, int *known)
+{
+	const struct table_entry	*e;
+
+	e = table_credentials(creds, login);
+	*known = e != NULL;
+	return e != NULL ? e->value : dummy_hash;
+}
+
+int
+password_verify(const char *password, const char *hash)
+{
+	struct crypt_data	*cd;
+	const char		*out;
+	int			 ok;
+
+	if (strlen(password) > PASSWORD_MAX)
+		return 0;
+	/* ~32 KiB: not on a thread's stack */
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return 0;
+	out = crypt_r(password, hash, cd);
+	ok = out != NULL && out[0] != '*' && equal_ct(out, hash);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}
+
 int
 password_check(const struct table *creds, const char *login,
     const char *password)
 {
-	static struct crypt_data	 cd;
-	const struct table_entry	*e;
-	const char			*hash, *out;
-	int				 ok;
+	const char	*hash;
+	int		 known;
 
-	if (strlen(password) > PASSWORD_MAX)
-		return 0;
-	e = table_credentials(creds, login);
-	hash = e != NULL ? e->value : dummy_hash;
-	out = crypt_r(password, hash, &cd);
-	ok = out != NULL && out[0] != '*' && equal_ct(out, hash) && e != NULL;
-	explicit_bzero(&cd, sizeof(cd));
-	return ok;
+	hash = password_lookup(creds, login, &known);
+	return password_verify(password, hash) && known;
 }

@@ -14,4 +14,11 @@ struct table;
  * does not tell which logins exist. */
 int	 password_check(const struct table *, const char *, const char *);
 
+/* The two halves of password_check(): the hash of a login (a dummy
+ * one, *known = 0, for an unknown login), and crypt(3) of a password
+ * against a hash in constant-time comparison (thread-safe: the
+ * hashing thread runs it, hasher.c). */
+const char *password_lookup(const struct table *, const char *, int *);
+int	 password_verify(const char *, const char *);
+
 #endif

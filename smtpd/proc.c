@@ -39,7 +39,7 @@ const struct proc_info procs[PROC_COUNT] = {
 	    B(AUTH) | B(QUEUE) | B(MAILBOX) | B(CONTROL), smtp, sandbox_smtp,
 	    smtp_init },
 	{ PROC_AUTH, "auth", "auth and pop3 login tracker", SMTPD_AUTHUSER,
-	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, NULL },
+	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, auth_init },
 	{ PROC_QUEUE, "queue", "queue", SMTPD_QUEUEUSER, ROOT_SPOOL,
 	    B(SMTP) | B(DELIVERY) | B(MAILBOX) | B(CONTROL), queue,
 	    sandbox_queue, NULL },

@@ -99,6 +99,7 @@ void	 proc_shutdown(void);
 
 /* The role entries, and the early set-up of those that need one. */
 void	 smtp_init(void);
+void	 auth_init(void);
 void	 delivery_init(void);
 void	 smtp(void);
 void	 auth(void);

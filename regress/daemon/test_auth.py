@@ -4,6 +4,7 @@ listener says auth-insecure, and relay rules see the result."""
 
 import base64
 import os
+import select
 import smtplib
 import socket
 import ssl
@@ -231,3 +232,35 @@ def test_failed_auth_is_not_rescued_by_the_ip_group(make_daemon, creds):
     c.cmd("MAIL FROM:<a@example.com>")
     assert c.code("RCPT TO:<bob@far.example>") == 554
     c.close()
+
+
+def test_a_slow_hash_does_not_hold_other_sessions(make_daemon, tmp_path):
+    """The password hash runs on auth's hashing thread: while a slow
+    bcrypt check (cost 14, about a second here) is under way, another
+    session's relay verdict is answered first."""
+    slow = subprocess.run(
+        ["/usr/bin/python3", "-W", "ignore", "-c",
+         "import crypt, sys\n"
+         "salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** 14)\n"
+         "print(crypt.crypt(sys.argv[1], salt))", PASSWORD],
+        capture_output=True, text=True, timeout=60).stdout.strip()
+    assert slow.startswith("$2b$14$"), slow
+    users = tmp_path / "slow-users"
+    users.write_text(f"alice@example.com:{slow}\n")
+    os.chmod(users, 0o600)
+    d = start(make_daemon, users, rules="relay allow from <lan>\n")
+    a = Raw(d.port)
+    a.cmd("EHLO a.test")
+    b = Raw(d.port)
+    b.cmd("EHLO b.test")
+    assert b.code("MAIL FROM:<b@example.com>") == 250
+    # A's check goes to the hashing thread; B's verdict must not wait
+    a.s.sendall(("AUTH PLAIN " + b64(f"\0alice@example.com\0{PASSWORD}")
+                 + "\r\n").encode())
+    assert b.cmd("RCPT TO:<bob@far.example>")[0].startswith("250 2.1.5")
+    ready, _, _ = select.select([a.s], [], [], 0)
+    assert not ready, "the AUTH answer came before the other verdict"
+    assert a.read() == ["235 2.7.0 Authentication successful"]
+    a.close()
+    b.close()
+
