@@ -757,6 +757,16 @@ pop3_send(struct pop3_session *s)
 			s->fd = -1;
 			s->wait = P3W_NONE;
 			io_set_lowat(s->io, 0);
+			if (!s->maildrop) {
+				/* the mailbox process restarted meanwhile
+				 * (pop3_peer_lost): the lock and the
+				 * listing are gone */
+				pop3_reply(s, "-ERR [SYS/TEMP] The maildrop "
+				    "was closed by a server restart; log in "
+				    "again");
+				pop3_close(s);
+				return;
+			}
 			pop3_process(s);
 			return;
 		}
@@ -991,7 +1001,8 @@ pop3_peer_lost(enum proc_id id)
 			pop3_process(s);
 		} else if (id == PROC_MAILBOX && s->state == P3S_TRANS &&
 		    s->wait != P3W_SEND) {
-			/* the lock is gone: the listing may lie */
+			/* the lock is gone: the listing may lie (a message
+			 * on its way ends first: pop3_send) */
 			s->wait = P3W_NONE;
 			pop3_reply(s, "-ERR [SYS/TEMP] The maildrop was closed "
 			    "by a server restart; log in again");
