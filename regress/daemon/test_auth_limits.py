@@ -362,3 +362,22 @@ def test_pop3_and_smtp_failures_count_together(make_daemon, creds):
     assert d.wait_log(r"auth event=login service=pop3 client=127\.0\.0\.2 "
                       r'user="alice@example\.com" result=blocked')
     assert login(d.port, B, PASSWORD).startswith("235")
+
+
+def test_parallel_guesses_meet_the_limit(make_daemon, creds):
+    """Eight sessions from one address send a wrong password at once:
+    the checks of one address run one after the other, so exactly N of
+    them are checked (535) and the rest are refused (454), as if they
+    had come one by one."""
+    d = start(make_daemon, creds)
+    clients = [Client(d.port, A) for _ in range(8)]
+    for i, c in enumerate(clients):
+        c.s.sendall(("AUTH PLAIN " + b64(f"\0{USER}\0wrong-{i}")
+                     + "\r\n").encode())
+    replies = [c.read()[-1] for c in clients]
+    for c in clients:
+        c.close()
+    assert sorted(replies).count(INVALID) == 3, replies
+    assert sorted(replies).count(BLOCKED) == 5, replies
+    # another address still logs in meanwhile
+    assert login(d.port, B, PASSWORD) == "235 2.7.0 Authentication successful"
