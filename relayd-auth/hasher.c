@@ -42,6 +42,7 @@ static unsigned		 pending;	/* todo, running and done */
 static int		 pipefd[2] = { -1, -1 };
 static struct event	 ev_done;
 static hasher_done	 done_cb;
+static int		 running;	/* the thread has started */
 
 static void
 job_free(struct hjob *j)
@@ -62,6 +63,12 @@ hasher_thread(void *arg)
 	ssize_t		 w;
 
 	(void)arg;
+	/* the thread's own start-up calls (rseq, set_robust_list) are
+	 * behind us: hasher_init() may go on to the sandbox */
+	(void)pthread_mutex_lock(&mtx);
+	running = 1;
+	(void)pthread_cond_broadcast(&cond);
+	(void)pthread_mutex_unlock(&mtx);
 	for (;;) {
 		(void)pthread_mutex_lock(&mtx);
 		while ((j = TAILQ_FIRST(&todo)) == NULL)
@@ -102,6 +109,11 @@ hasher_init(void)
 		return -1;
 	}
 	(void)pthread_detach(t);
+	/* not before the thread runs: the filter would meet its start */
+	(void)pthread_mutex_lock(&mtx);
+	while (!running)
+		(void)pthread_cond_wait(&cond, &mtx);
+	(void)pthread_mutex_unlock(&mtx);
 	return 0;
 }
 

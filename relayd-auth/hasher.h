@@ -11,7 +11,8 @@
  *
  * The thread is made before the privilege drop and the sandbox (the
  * filter is synchronised to it: sandbox_linux.c uses TSYNC), so the
- * sandbox need not allow clone(2).
+ * sandbox need not allow clone(2); hasher_init() returns only once the
+ * thread runs, past its own start-up system calls.
  */
 #ifndef PORTCULLIS_HASHER_H
 #define PORTCULLIS_HASHER_H
