@@ -76,6 +76,8 @@ static const char *mta_state_names[] = {
 #define SF_CR		0x40	/* body: the last byte sent was a CR */
 #define SF_EOF		0x80	/* body: all of it queued */
 #define SF_HELO		0x100	/* HELO, not EHLO: no extensions */
+#define SF_RSETPIPE	0x200	/* RSET sent ahead of MAIL (PIPELINING):
+				 * its reply comes first */
 
 /* mta_addr_fail() */
 #define AF_PERM		0x01	/* permanent for this address */
@@ -525,7 +527,14 @@ mta_next(struct mta_run *run)
 			(void)strlcpy(job->relay, s->relay, sizeof(job->relay));
 			(void)strlcpy(job->tlsver, mta_tlsver(s),
 			    sizeof(job->tlsver));
-			enter_state(s, MTA_S_RSET);
+			/* With PIPELINING the RSET that proves the
+			 * session alive goes ahead of MAIL, in one
+			 * write: no round trip of its own. */
+			if (s->ext & EXT_PIPELINING) {
+				s->flags |= SF_RSETPIPE;
+				mta_ready(s);
+			} else
+				enter_state(s, MTA_S_RSET);
 			return;
 		}
 	}
@@ -698,7 +707,8 @@ mta_addr_fail(struct mta_session *s, int how, const char *fmt, ...)
 		return;
 	}
 	job = run->job;
-	if ((s->flags & SF_POOLED) && s->state == MTA_S_RSET) {
+	if ((s->flags & SF_POOLED) && (s->state == MTA_S_RSET ||
+	    (s->flags & SF_RSETPIPE))) {
 		log_debug("%016llx mta pooled session to %s lost: %s",
 		    (unsigned long long)job->msgid, s->relay, reply);
 		mta_session_free(s);
@@ -780,7 +790,7 @@ mta_job_done(struct mta_session *s)
 	free(s->txn);
 	s->txn = NULL;
 	s->ntxn = 0;
-	s->flags &= ~(SF_PIPELINED | SF_POOLED);
+	s->flags &= ~(SF_PIPELINED | SF_POOLED | SF_RSETPIPE);
 	run->s = NULL;
 	s->run = NULL;
 	if (run->job->noreuse || mta_params.pool_max == 0 ||
@@ -979,6 +989,8 @@ mta_send_mail(struct mta_session *s)
 		(void)strlcat(params, " ENVID=", sizeof(params));
 		(void)strlcat(params, buf, sizeof(params));
 	}
+	if ((s->flags & SF_RSETPIPE) && io_printf(s->io, "RSET\r\n") == -1)
+		return (-1);
 	if (io_printf(s->io, "MAIL FROM:<%s>%s\r\n", job->sender, params) ==
 	    -1)
 		return (-1);
@@ -1398,6 +1410,15 @@ response(struct mta_session *s)
 		break;
 
 	case MTA_S_MAIL:
+		if (s->flags & SF_RSETPIPE) {
+			/* the reply to the RSET sent ahead of MAIL: a
+			 * failure is a pooled session lost (mta_addr_fail) */
+			if (class != 2)
+				mta_addr_fail(s, AF_QUIT, "%s", s->rbuf);
+			else
+				s->flags &= ~SF_RSETPIPE;
+			break;
+		}
 		/* With PIPELINING the RCPT and DATA replies follow. */
 		if (class != 2 && (s->flags & SF_PIPELINED))
 			s->ignore = s->rcpt_sent + 1;
