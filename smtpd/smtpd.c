@@ -10,6 +10,7 @@
  * or "smtpctl reload", and stops everything on SIGTERM.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -48,6 +49,7 @@ static struct event	 ev_sigterm, ev_sigint, ev_sighup, ev_sigchld;
 static void	 parent_signal(int, short, void *);
 static int	 parent_reload(char *, size_t);
 static void	 parent_control(struct worker *, struct ipc_msg *);
+static void	 descriptors_raise(void);
 static struct config *parent_load(FILE *);
 
 __attribute__((__noreturn__))
@@ -114,6 +116,25 @@ parent_load(FILE *err)
 		close(saved);
 	}
 	return conf;
+}
+
+/*
+ * Every session costs the front end a descriptor: the soft limit goes
+ * up to the hard one (often 1024 and 524288 under systemd), for every
+ * worker, which inherits it.
+ */
+static void
+descriptors_raise(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
 }
 
 int
@@ -201,6 +222,7 @@ main(int argc, char *argv[])
 	setproctitle("parent");
 	started = time(NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
+	descriptors_raise();
 
 	event_init();
 	signal_set(&ev_sigterm, SIGTERM, parent_signal, NULL);

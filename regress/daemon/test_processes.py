@@ -333,3 +333,24 @@ def test_mailbox_lives_in_the_mail_root(make_daemon, tmp_path):
         assert os.readlink(f"/proc/{pid}/root") == str(mail)
     else:
         assert os.readlink(f"/proc/{pid}/cwd") == str(mail)
+
+
+def test_descriptor_limit_is_raised_for_every_worker(make_daemon):
+    """Each session costs the front end a descriptor: started with a
+    soft limit of 1024 under a higher hard one, every worker runs with
+    the hard limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.fail(f"the hard descriptor limit here is {hard}: the test "
+                    "needs more than 1024")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        d = make_daemon()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for name in ("smtp", "auth", "queue", "delivery", "mailbox", "control"):
+        pid = d.worker_pid(name)
+        with open(f"/proc/{pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        assert line.split()[3] == str(hard), (name, line)
