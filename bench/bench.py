@@ -1,0 +1,1864 @@
+#!/usr/bin/python3
+"""Portcullis benchmark: `make bench` (see bench/README).
+
+Runs a load generator against the daemon on loopback, relaying to a
+sink, and the same load against Postfix and OpenSMTPD where they can be
+run (installed, or extracted from Debian's packages into a cache).
+Prints a table of medians (min-max) and writes every run to
+obj/bench/result.json.
+
+Everything stays on 127.0.0.1.  Every process the bench starts is
+recorded and stopped by its pid, also on Ctrl-C and on errors; every
+wait is bounded in time.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CACHE = "/var/tmp/portcullis-bench"
+IS_ROOT = os.geteuid() == 0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+FROM = "bench@portcullis.test"
+TO = "sink@sink.test"
+HELO = "loadgen.portcullis.test"
+KIB = 1024
+
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", file=sys.stderr,
+          flush=True)
+
+
+# ---- processes ------------------------------------------------------------
+
+class Procs:
+    """Every process the bench starts, to stop by its pid."""
+
+    started = []
+
+    @classmethod
+    def spawn(cls, cmd, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        # own session: a Ctrl-C reaches the bench only, which then
+        # stops everything in order
+        p = subprocess.Popen(cmd, start_new_session=True, **kw)
+        cls.started.append(p)
+        return p
+
+    @classmethod
+    def stop(cls, p, timeout=15.0, sig=signal.SIGTERM):
+        if p is None:
+            return None
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(timeout)
+        if p in cls.started:
+            cls.started.remove(p)
+        return p.returncode
+
+    @classmethod
+    def stop_all(cls):
+        for p in reversed(list(cls.started)):
+            cls.stop(p, timeout=10.0)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def proc_stats():
+    """{pid: (ppid, ticks of itself and its reaped children)}"""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid ... utime(12) stime cutime cstime
+        ticks = sum(int(x) for x in fields[11:15])
+        out[int(entry)] = (int(fields[1]), ticks)
+    return out
+
+
+def tree(root, stats=None):
+    """The root pid and all its descendants."""
+    stats = stats if stats is not None else proc_stats()
+    children = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_seconds(root):
+    """CPU time (user + system) of a process tree, reaped children in."""
+    stats = proc_stats()
+    return sum(stats[p][1] for p in tree(root, stats)) / CLK_TCK
+
+
+def memory_kib(root):
+    """(RSS, PSS, private) in KiB summed over a process tree."""
+    rss = pss = private = 0
+    for pid in tree(root):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Private_"):
+                        private += int(line.split()[1])
+        except OSError:
+            continue
+    return rss, pss, private
+
+
+def fs_type(path):
+    """The file system type of path, from /proc/mounts."""
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                fields = line.split()
+                mnt = fields[1]
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
+                        and len(mnt) >= len(best):
+                    best, kind = mnt, f"{fields[2]} on {fields[0]}"
+    except OSError:
+        pass
+    return kind
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def greeting(port, timeout=2.0):
+    """Connect and read the 220; its latency in seconds, or None."""
+    t0 = time.monotonic()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout) as s:
+            s.settimeout(timeout)
+            data = b""
+            while b"\n" not in data:
+                chunk = s.recv(512)
+                if not chunk:
+                    return None
+                data += chunk
+            if data.startswith(b"220"):
+                return time.monotonic() - t0
+    except OSError:
+        return None
+    return None
+
+
+def first_220(port, t0, timeout=30.0):
+    """Poll connect from t0 until a 220 arrives: seconds, or None."""
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), 1.0)
+        except OSError:
+            time.sleep(0.001)
+            continue
+        with s:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            data = b""
+            try:
+                while b"\n" not in data:
+                    chunk = s.recv(512)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+            if data.startswith(b"220"):
+                return time.monotonic() - t0
+        time.sleep(0.001)
+    return None
+
+
+def run(cmd, timeout=60, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def dirsize_files(path):
+    n = 0
+    for _, _, files in os.walk(path):
+        n += len(files)
+    return n
+
+
+# ---- the software under test ---------------------------------------------
+
+def dpkg_installed(pkg):
+    try:
+        res = run(["dpkg-query", "-W", "-f=${Status} ${Version}", pkg], 20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode == 0 and res.stdout.startswith("install ok installed"):
+        return res.stdout.split()[-1]
+    return None
+
+
+def extract(pkg, cache, download=True):
+    """Debian's package, downloaded and extracted into the cache:
+    (tree, version) or raises RuntimeError saying why not."""
+    dest = os.path.join(cache, pkg)
+    stamp = os.path.join(cache, pkg + ".version")
+    if os.path.exists(stamp) and os.path.isdir(dest):
+        with open(stamp) as f:
+            return dest, f.read().strip()
+    os.makedirs(cache, exist_ok=True)
+    debs = sorted(f for f in os.listdir(cache)
+                  if f.startswith(pkg + "_") and f.endswith(".deb"))
+    if not debs and not download:
+        raise RuntimeError(f"not installed, not in {cache}, and no "
+                           "download allowed")
+    if not debs:
+        log(f"bench: apt-get download {pkg} (into {cache})")
+        try:
+            res = run(["apt-get", "download", pkg], 180, cwd=cache)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise RuntimeError(f"apt-get download {pkg}: {e}")
+        debs = sorted(f for f in os.listdir(cache)
+                      if f.startswith(pkg + "_") and f.endswith(".deb"))
+        if res.returncode != 0 or not debs:
+            err = (res.stderr.strip().splitlines() or ["failed"])[-1]
+            raise RuntimeError(f"apt-get download {pkg}: {err}")
+    deb = os.path.join(cache, debs[-1])
+    shutil.rmtree(dest, ignore_errors=True)
+    res = run(["dpkg", "-x", deb, dest], 120)
+    if res.returncode != 0:
+        raise RuntimeError(f"dpkg -x {debs[-1]}: {res.stderr.strip()}")
+    version = run(["dpkg-deb", "-f", deb, "Version"], 30).stdout.strip()
+    with open(stamp, "w") as f:
+        f.write(version + "\n")
+    return dest, version
+
+
+def ensure_user(user, group=None, home="/nonexistent"):
+    """Create a system user (and its group) when root and missing."""
+    if group:
+        if run(["getent", "group", group], 10).returncode != 0:
+            if not IS_ROOT:
+                raise RuntimeError(f"group {group} missing (not root)")
+            res = run(["groupadd", "--system", group], 30)
+            if res.returncode != 0:
+                raise RuntimeError(f"groupadd {group}: {res.stderr}")
+    if user and run(["getent", "passwd", user], 10).returncode != 0:
+        if not IS_ROOT:
+            raise RuntimeError(f"user {user} missing (not root)")
+        res = run(["useradd", "--system", "--no-create-home",
+                   "--home-dir", home, "--shell", "/usr/sbin/nologin",
+                   "--user-group", user], 30)
+        if res.returncode != 0:
+            raise RuntimeError(f"useradd {user}: {res.stderr}")
+
+
+class Postfix:
+    """Postfix's binaries: installed, or extracted from its package."""
+
+    def __init__(self, cache, allow_download=True):
+        self.root = None
+        self.version = None
+        self.reason = None
+        installed = dpkg_installed("postfix")
+        if installed:
+            self.root, self.version = "/", installed
+            self.how = "installed"
+        else:
+            try:
+                self.root, self.version = extract("postfix", cache,
+                                                  allow_download)
+                self.how = "extracted"
+            except RuntimeError as e:
+                self.reason = str(e)
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    @property
+    def libdir(self):
+        return self.path("usr/lib/postfix")
+
+    def env(self):
+        env = dict(os.environ)
+        if self.root != "/":
+            env["LD_LIBRARY_PATH"] = self.libdir
+        return env
+
+    def works(self, prog):
+        try:
+            res = run([self.path(prog)], 10, env=self.env())
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return str(e)
+        if "usage" in (res.stdout + res.stderr).lower():
+            return None
+        return (res.stderr.strip() or "does not run")[:200]
+
+
+# ---- load: generators and sinks -------------------------------------------
+
+class Sink:
+    """A sink on a port, its message count read from its output."""
+
+    def __init__(self, kind, port, tools, workdir):
+        self.kind = kind
+        self.port = port
+        self.count = 0
+        self.reached_at = None
+        self.target = None
+        self.lock = threading.Lock()
+        self.errpath = os.path.join(workdir, f"sink-{port}.err")
+        err = open(self.errpath, "wb")
+        if kind == "postfix":
+            pf = tools.postfix
+            cmd = [pf.path("usr/sbin/smtp-sink"), "-c"]
+            if IS_ROOT:
+                cmd += ["-u", "nobody"]
+            cmd += [f"127.0.0.1:{port}", "1024"]
+            self.proc = Procs.spawn(cmd, stdout=subprocess.PIPE, stderr=err,
+                                    env=pf.env())
+            self.rx = re.compile(rb"mesg=(\d+)")
+        else:
+            cmd = [tools.sink, f"127.0.0.1:{port}"]
+            self.proc = Procs.spawn(cmd, stdout=subprocess.PIPE, stderr=err)
+            self.rx = re.compile(rb"^(\d+)$")
+        err.close()
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+        if not wait_for(lambda: greeting(port, 1.0) is not None, 10):
+            raise RuntimeError(f"sink on port {port} did not start")
+
+    def _reader(self):
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            now = time.monotonic()
+            buf += chunk
+            parts = re.split(rb"[\r\n]", buf)
+            buf = parts.pop()
+            for part in reversed(parts):
+                m = self.rx.search(part)
+                if m:
+                    n = int(m.group(1))
+                    with self.lock:
+                        if n > self.count:
+                            self.count = n
+                        if (self.target is not None and
+                                self.reached_at is None and
+                                self.count >= self.target):
+                            self.reached_at = now
+                    break
+
+    def expect(self, target):
+        with self.lock:
+            self.target = target
+            self.reached_at = (time.monotonic() if self.count >= target
+                               else None)
+
+    def wait(self, timeout):
+        """Time the count reached the target, or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.reached_at is not None:
+                    return self.reached_at
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.002)
+        return None
+
+    def stop(self):
+        Procs.stop(self.proc)
+
+
+class Tools:
+    def __init__(self, args):
+        self.loadgen = os.path.join(args.obj, "bench", "loadgen")
+        self.sink = os.path.join(args.obj, "bench", "sink")
+        for p in (self.loadgen, self.sink):
+            if not os.access(p, os.X_OK):
+                sys.exit(f"bench: {p} missing: run `make bench`")
+        self.postfix = None
+        self.gen = "own"
+        self.gen_note = "bench/loadgen and bench/sink (own)"
+        if args.gen in ("auto", "postfix"):
+            pf = Postfix(args.cache, allow_download=not args.no_download)
+            self.postfix = pf
+            why = pf.reason
+            if why is None:
+                why = (pf.works("usr/sbin/smtp-source") or
+                       pf.works("usr/sbin/smtp-sink"))
+            if why is None:
+                self.gen = "postfix"
+                self.gen_note = (f"smtp-source and smtp-sink of Postfix "
+                                 f"{pf.version} ({pf.how})")
+            elif args.gen == "postfix":
+                sys.exit(f"bench: smtp-source unusable: {why}")
+            else:
+                self.gen_note += f"; smtp-source unusable: {why}"
+
+    def send(self, port, sessions, messages, length, keep, timeout):
+        """One load run; {"ok", "elapsed", "capped", "error"}."""
+        if self.gen == "postfix":
+            pf = self.postfix
+            cmd = [pf.path("usr/sbin/smtp-source"), "-c", "-s",
+                   str(sessions), "-m", str(messages), "-l", str(length),
+                   "-f", FROM, "-t", TO, "-M", HELO]
+            if keep:
+                cmd.append("-d")
+            cmd.append(f"127.0.0.1:{port}")
+            env = pf.env()
+        else:
+            cmd = [self.loadgen, "-s", str(sessions), "-m", str(messages),
+                   "-l", str(length), "-f", FROM, "-t", TO, "-M", HELO,
+                   "-T", str(int(timeout) + 5)]
+            if keep:
+                cmd.append("-d")
+            cmd.append(f"127.0.0.1:{port}")
+            env = None
+        t0 = time.monotonic()
+        p = Procs.spawn(cmd, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, env=env)
+        capped = False
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            capped = True
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                out, err = p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                out, err = p.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+        Procs.started.remove(p)
+        error = None
+        if self.gen == "postfix":
+            counts = re.findall(rb"(\d+)", out)
+            ok = int(counts[-1]) if counts else 0
+            if p.returncode not in (0, None) and not capped:
+                error = err.decode(errors="replace").strip()[-200:]
+                # a failed session aborts smtp-source: what it had done
+        else:
+            ok = 0
+            for line in out.decode(errors="replace").splitlines():
+                try:
+                    res = json.loads(line)
+                except ValueError:
+                    continue
+                ok = res.get("ok", 0)
+                if res.get("fail") or res.get("conn_errors"):
+                    error = (f"{res.get('fail')} failed, "
+                             f"{res.get('conn_errors')} connect errors")
+                capped = capped or res.get("timeout", False)
+        return {"ok": ok, "elapsed": elapsed, "capped": capped,
+                "error": error}
+
+    def idle(self, port, count, timeout):
+        """Open `count' idle sessions, waiting at most `timeout' seconds
+        for them all; returns (proc, ready-dict)."""
+        # at most 4 connecting at once: OpenSMTPD's stock listen
+        # backlog of 5 drops the SYNs of more (retried after 1, 3, 7 s...)
+        p = Procs.spawn([self.loadgen, "-I", str(count), "-C", "4",
+                         "-W", str(int(timeout)), "-M", HELO,
+                         "-T", str(int(timeout) + 300),
+                         f"127.0.0.1:{port}"],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL)
+        result = {}
+
+        def reader():
+            line = p.stdout.readline()
+            try:
+                result.update(json.loads(line))
+            except ValueError:
+                result["error"] = line.decode(errors="replace")
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout + 10)
+        return p, result
+
+    @staticmethod
+    def idle_close(p):
+        try:
+            p.stdin.close()
+        except OSError:
+            pass
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        Procs.stop(p)
+
+
+# ---- the daemons ----------------------------------------------------------
+
+class Daemon:
+    """What the bench needs of each MTA."""
+
+    name = "?"
+    label = "?"
+
+    def __init__(self):
+        self.proc = None
+        self.reason = None      # why it cannot be run
+        self.phase = "relay"
+        self.sink = None
+
+    # the port that the current phase's load goes to
+    def port(self):
+        return self.relay_port
+
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        """exec the daemon; returns the seconds from exec to a 220."""
+        self.pre_start()
+        t0 = time.monotonic()
+        self.proc = self.spawn()
+        t = first_220(self.first_port(), t0, 60)
+        if t is None or not wait_for(self.ready, 60, 0.05):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: see {self.logpath}")
+        if self.phase == "accept":
+            self.set_phase("accept")
+        return t
+
+    def first_port(self):
+        return self.relay_port
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = tree(self.proc.pid) if self.alive() else []
+        Procs.stop(self.proc, timeout=30)
+        for pid in pids:
+            wait_for(lambda: not pid_alive(pid), 10)
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.proc = None
+
+    def set_phase(self, phase):
+        self.phase = phase
+
+    def drain(self, timeout):
+        """Wait until the queue is empty; True if it is."""
+        return wait_for(lambda: self.queue_size() == 0, timeout, 0.05)
+
+    def counters(self):
+        return {}
+
+
+class Portcullis(Daemon):
+    name = "portcullis"
+    label = "Portcullis"
+
+    def __init__(self, args, workdir, sink_port, smtpd, smtpctl,
+                 extra_conf="", tag=""):
+        super().__init__()
+        self.dir = os.path.join(workdir, "portcullis" + tag)
+        os.makedirs(self.dir, exist_ok=True)
+        self.smtpd, self.smtpctl = smtpd, smtpctl
+        self.relay_port = free_port()
+        self.sink_port = sink_port
+        self.sock = os.path.join(self.dir, "smtpd.sock")
+        self.spool = os.path.join(self.dir, "spool")
+        self.conf = os.path.join(self.dir, "smtpd.conf")
+        self.logpath = os.path.join(self.dir, "smtpd.log")
+        with open(self.conf, "w") as f:
+            f.write(f'spool "{self.spool}"\n'
+                    f'control socket "{self.sock}"\n'
+                    f"listen on 127.0.0.1 port {self.relay_port}\n"
+                    "table loopback { 127.0.0.0/8, ::1 }\n"
+                    "relay allow from <loopback>\n"
+                    f"{extra_conf}"
+                    'delivery "sink" {\n'
+                    "    always\n"
+                    f"    relay 127.0.0.1 port {sink_port}\n"
+                    "}\n")
+        res = run([self.smtpd, "-n", "-f", self.conf], 30)
+        if res.returncode != 0:
+            self.reason = f"smtpd -n: {res.stderr.strip()[:200]}"
+        self.version = "this tree"
+
+    def spawn(self):
+        logf = open(self.logpath, "ab")
+        p = Procs.spawn([self.smtpd, "-d", "-f", self.conf], stdout=logf,
+                        stderr=subprocess.STDOUT)
+        logf.close()
+        return p
+
+    def pre_start(self):
+        pass
+
+    def ctl(self, *args, json_out=False, timeout=30):
+        cmd = [self.smtpctl, "-s", self.sock] + (["-j"] if json_out else [])
+        try:
+            return run(cmd + list(args), timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stats(self):
+        res = self.ctl("show", "stats", json_out=True, timeout=30)
+        if res is None or res.returncode != 0:
+            return None
+        try:
+            return json.loads(res.stdout)
+        except ValueError:
+            return None
+
+    def ready(self):
+        res = self.ctl("show", "status", json_out=True, timeout=10)
+        if res is None or res.returncode != 0:
+            return False
+        try:
+            procs = json.loads(res.stdout)["processes"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        return bool(procs) and all(p.get("state") == "running"
+                                   for p in procs)
+
+    def set_phase(self, phase):
+        self.phase = phase
+        if self.alive():
+            verb = "pause" if phase == "accept" else "resume"
+            res = self.ctl(verb, "delivery")
+            if res is None or (res.returncode != 0 and
+                               "already" not in res.stdout + res.stderr):
+                raise RuntimeError(f"smtpctl {verb} delivery failed: "
+                                   f"{res and res.stdout + res.stderr}")
+
+    def queue_size(self):
+        st = self.stats()
+        return None if st is None else st.get("queue.messages")
+
+    def clear(self, timeout):
+        if self.queue_size() == 0:
+            return True
+        self.ctl("remove", "all", timeout=120)
+        return self.drain(timeout)
+
+    def counters(self):
+        st = self.stats() or {}
+        return {"store.syncs": st.get("store.syncs"),
+                "store.commits": st.get("store.commits")}
+
+
+class PostfixDaemon(Daemon):
+    name = "postfix"
+
+    def __init__(self, pf, workdir, sink_port):
+        super().__init__()
+        self.pf = pf
+        self.label = f"Postfix {pf.version.split('-')[0]}"
+        self.version = pf.version
+        self.dir = os.path.join(workdir, "postfix")
+        self.confdir = os.path.join(self.dir, "conf")
+        os.makedirs(self.dir, exist_ok=True)
+        self.queue = os.path.join(self.dir, "queue")
+        self.logpath = os.path.join(self.dir, "maillog")
+        self.accept_port = free_port()
+        self.relay_port = free_port()
+        try:
+            self.setup(sink_port)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            self.reason = str(e)
+
+    def setup(self, sink_port):
+        # /etc/hosts answers its lookups of 127.0.0.1; a private
+        # resolv.conf (when root) makes sure no query leaves anyway
+        self.preexec = private_resolver(self.dir) if IS_ROOT else None
+        ensure_user(None, "postdrop")
+        ensure_user("postfix")
+        pf = self.pf
+        os.makedirs(self.confdir, exist_ok=True)
+        os.makedirs(self.queue, exist_ok=True)
+        data = os.path.join(self.dir, "data")
+        os.makedirs(data, exist_ok=True)
+        shutil.chown(data, "postfix")
+        for src in ("etc/postfix/postfix-files",
+                    "usr/share/postfix/dynamicmaps.cf"):
+            if os.path.exists(pf.path(src)):
+                shutil.copy(pf.path(src), self.confdir)
+        with open(os.path.join(self.confdir, "main.cf"), "w") as f:
+            f.write(f"""\
+# written by the Portcullis bench; stock settings unless said
+compatibility_level = 3.6
+queue_directory = {self.queue}
+data_directory = {data}
+command_directory = {pf.path('usr/sbin')}
+daemon_directory = {pf.path('usr/lib/postfix/sbin')}
+shlib_directory = {pf.libdir}
+meta_directory = {self.confdir}
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.bench.test
+mydomain = bench.test
+mydestination =
+local_recipient_maps =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:{sink_port}
+smtpd_relay_restrictions = permit_mynetworks, reject
+maillog_file = {self.logpath}
+maillog_file_prefixes = {self.dir}
+# one smtpd process per session: 1,000 idle sessions need 1,000
+default_process_limit = 1100
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C
+    POSTLOG_SERVICE POSTLOG_HOSTNAME LD_LIBRARY_PATH={pf.libdir}
+""")
+        # the accept port holds every message (delivery paused); the
+        # relay port relays to the sink
+        with open(os.path.join(self.confdir, "master.cf"), "w") as f:
+            f.write(f"""\
+{self.accept_port} inet n - n - - smtpd
+  -o smtpd_client_restrictions=check_client_access,static:HOLD
+{self.relay_port} inet n - n - - smtpd
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000    0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+""")
+        # creates the queue's folders (warnings about set-gid bits of
+        # the extracted postdrop/postqueue do not matter here)
+        res = run([pf.path("usr/sbin/postfix"), "-c", self.confdir,
+                   "check"], 120, env=pf.env())
+        if not os.path.isdir(os.path.join(self.queue, "hold")):
+            raise RuntimeError("postfix check failed: " +
+                               (res.stderr.strip() or self.tail_log())[-200:])
+
+    def tail_log(self):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()[-300:]
+        except OSError:
+            return ""
+
+    def pre_start(self):
+        pidfile = os.path.join(self.queue, "pid", "master.pid")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+
+    def spawn(self):
+        out = open(os.path.join(self.dir, "master.out"), "ab")
+        p = Procs.spawn([self.pf.path("usr/lib/postfix/sbin/master"),
+                         "-c", self.confdir, "-d"], stdout=out,
+                        stderr=subprocess.STDOUT, env=self.pf.env(),
+                        preexec_fn=self.preexec)
+        out.close()
+        return p
+
+    def first_port(self):
+        return self.accept_port
+
+    def ready(self):
+        # master answers for both listeners and qmgr runs
+        return (self.alive() and
+                any("qmgr" in cmdline(p) for p in tree(self.proc.pid)))
+
+    def port(self):
+        return self.accept_port if self.phase == "accept" else \
+            self.relay_port
+
+    def queue_size(self):
+        return sum(dirsize_files(os.path.join(self.queue, d))
+                   for d in ("maildrop", "incoming", "active", "deferred",
+                             "hold"))
+
+    def clear(self, timeout):
+        if self.queue_size() == 0:
+            return True
+        run([self.pf.path("usr/sbin/postsuper"), "-c", self.confdir, "-d",
+             "ALL"], 120, env=self.pf.env())
+        return self.drain(timeout)
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+RESOLV_CONF = """\
+# Portcullis bench: the competitors resolve from /etc/hosts only; no
+# lookup leaves the machine (asr reads "lookup", glibc the nameserver)
+nameserver 127.0.0.1
+lookup file
+"""
+
+
+def private_resolver(workdir):
+    """A preexec_fn that gives the child its own mount namespace with a
+    loopback-only /etc/resolv.conf; None when that is impossible."""
+    import ctypes
+    path = os.path.join(workdir, "resolv.conf")
+    with open(path, "w") as f:
+        f.write(RESOLV_CONF)
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 4096, 16384, 1 << 18
+
+    def child():
+        if libc.unshare(CLONE_NEWNS) != 0:
+            os._exit(121)
+        # private first: nothing mounted here shows outside
+        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            os._exit(122)
+        if libc.mount(path.encode(), b"/etc/resolv.conf", None, MS_BIND,
+                      None) != 0:
+            os._exit(123)
+
+    # try it once
+    try:
+        res = subprocess.run(["cat", "/etc/resolv.conf"], preexec_fn=child,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0 or "lookup file" not in res.stdout:
+        return None
+    with open("/etc/resolv.conf") as f:
+        if "lookup file" in f.read():
+            raise RuntimeError("private /etc/resolv.conf leaked out")
+    return child
+
+
+class OpenSMTPD(Daemon):
+    name = "opensmtpd"
+    SPOOL = "/var/spool/smtpd"
+    SOCK = "/var/run/smtpd.sock"
+
+    def __init__(self, args, workdir, sink_port):
+        super().__init__()
+        self.label = "OpenSMTPD"
+        self.version = None
+        self.dir = os.path.join(workdir, "opensmtpd")
+        os.makedirs(self.dir, exist_ok=True)
+        self.logpath = os.path.join(self.dir, "smtpd.log")
+        self.relay_port = free_port()
+        self.marker = os.path.join(args.cache, "opensmtpd-spool-is-ours")
+        try:
+            self.setup(args, sink_port)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            self.reason = str(e)
+
+    def setup(self, args, sink_port):
+        if not IS_ROOT:
+            raise RuntimeError("needs root")
+        installed = dpkg_installed("opensmtpd")
+        if installed:
+            # its compiled-in spool and socket are those of the system's
+            # service: leave them alone
+            raise RuntimeError("installed system-wide: the bench does not "
+                               "touch the service's /var/spool/smtpd")
+        self.root, self.version = extract("opensmtpd", args.cache,
+                                          not args.no_download)
+        self.label = f"OpenSMTPD {self.version.split('-')[0]}"
+        ensure_user("opensmtpd", home="/var/lib/opensmtpd/empty")
+        ensure_user("opensmtpq", home="/var/lib/opensmtpd/empty")
+        os.makedirs("/var/lib/opensmtpd/empty", exist_ok=True)
+        self.smtpd = os.path.join(self.root, "usr/sbin/smtpd")
+        self.smtpctl_path = os.path.join(self.root, "usr/sbin/smtpctl")
+        # smtpctl refuses to run unless set-gid to the queue's group
+        shutil.chown(self.smtpctl_path, group="opensmtpq")
+        os.chmod(self.smtpctl_path, 0o2555)
+        if os.path.exists(self.SOCK):
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.SOCK)
+                raise RuntimeError(f"another smtpd answers on {self.SOCK}")
+            except OSError:
+                os.unlink(self.SOCK)
+        if os.path.isdir(self.SPOOL) and os.listdir(self.SPOOL):
+            if not os.path.exists(self.marker):
+                raise RuntimeError(f"{self.SPOOL} exists and is not the "
+                                   "bench's: left alone")
+        # its resolver (asr) asks DNS first: a lookup of every client
+        # would go to the network's resolver and wait on it
+        self.preexec = private_resolver(self.dir)
+        if self.preexec is None:
+            raise RuntimeError("cannot give it a private /etc/resolv.conf "
+                               "(mount namespace): its DNS lookups would "
+                               "leave the machine")
+        self.conf = os.path.join(self.dir, "smtpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"# written by the Portcullis bench; stock otherwise\n"
+                    f"listen on 127.0.0.1 port {self.relay_port}\n"
+                    f'action "relay" relay host '
+                    f"smtp://127.0.0.1:{sink_port}\n"
+                    'match from local for any action "relay"\n')
+        os.chmod(self.conf, 0o644)
+        res = run([self.smtpd, "-n", "-f", self.conf], 30)
+        if res.returncode != 0:
+            raise RuntimeError(f"smtpd -n: {res.stderr.strip()[:200]}")
+
+    def pre_start(self):
+        self.paused = False
+        # a fresh spool each start, made by smtpd itself
+        if os.path.isdir(self.SPOOL):
+            shutil.rmtree(self.SPOOL)
+        with open(self.marker, "w") as f:
+            f.write("the bench made /var/spool/smtpd\n")
+
+    def spawn(self):
+        logf = open(self.logpath, "ab")
+        p = Procs.spawn([self.smtpd, "-d", "-f", self.conf], stdout=logf,
+                        stderr=subprocess.STDOUT, preexec_fn=self.preexec)
+        logf.close()
+        return p
+
+    def ctl(self, *args, timeout=30):
+        try:
+            return run([self.smtpctl_path] + list(args), timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def ready(self):
+        res = self.ctl("show", "stats", timeout=10)
+        return res is not None and res.returncode == 0
+
+    def set_phase(self, phase):
+        paused = phase == "accept"
+        self.phase = phase
+        if self.alive() and paused != self.paused:
+            verb = "pause" if paused else "resume"
+            res = self.ctl(verb, "mta")
+            if res is None or (res.returncode != 0 and
+                               "already" not in res.stdout + res.stderr):
+                raise RuntimeError(f"smtpctl {verb} mta failed: "
+                                   f"{res and res.stdout + res.stderr}")
+            self.paused = paused
+
+    def queue_size(self):
+        res = self.ctl("show", "stats")
+        if res is None or res.returncode != 0:
+            return None
+        m = re.search(r"^scheduler\.envelope=(\d+)", res.stdout, re.M)
+        return int(m.group(1)) if m else 0
+
+    def clear(self, timeout):
+        if self.queue_size() == 0:
+            return True
+        self.ctl("remove", "all", timeout=120)
+        return self.drain(timeout)
+
+    def stop(self):
+        super().stop()
+        if os.path.exists(self.SOCK):
+            try:
+                os.unlink(self.SOCK)
+            except OSError:
+                pass
+
+
+class SinkDirect(Daemon):
+    """The generator straight into the sink: the load's own ceiling."""
+
+    name = "ceiling"
+    label = "generator->sink"
+    version = ""
+
+    def __init__(self, sink):
+        super().__init__()
+        self.sink = sink
+        self.relay_port = sink.port
+        self.logpath = sink.errpath
+
+    def pid(self):
+        return self.sink.proc.pid
+
+    def alive(self):
+        return self.sink.proc.poll() is None
+
+    def queue_size(self):
+        return 0
+
+    def clear(self, timeout):
+        return True
+
+    def stop(self):
+        pass
+
+
+# ---- measurements ---------------------------------------------------------
+
+SIZES = {"1k": 1 * KIB, "100k": 100 * KIB}
+
+
+def cells(quick):
+    """(size, sessions, keep, messages) for each throughput row."""
+    if quick:
+        return [("1k", 50, False, 300)]
+    counts = {("1k", 1): 200, ("1k", 10): 600, ("1k", 50): 1000,
+              ("100k", 1): 60, ("100k", 10): 200, ("100k", 50): 300}
+    out = []
+    for size in ("1k", "100k"):
+        for keep in (False, True):
+            for sessions in (1, 10, 50):
+                out.append((size, sessions, keep, counts[(size, sessions)]))
+    return out
+
+
+def cell_key(size, sessions, keep):
+    return f"{size}/{sessions}/{'many' if keep else 'one'}"
+
+
+def cell_label(size, sessions, keep):
+    return (f"{'1 KiB' if size == '1k' else '100 KiB'}, {sessions:>2} "
+            f"sess, {'many msgs' if keep else 'one msg'}/conn")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.runs = args.runs
+        self.cap = args.cap or (3.0 if self.quick else 6.0)
+        self.results = {}     # (daemon, metric) -> list of run dicts
+        self.notes = []
+        self.reasons = {}     # daemon -> why not run
+        self.daemons = []
+
+    def record(self, daemon, metric, value, **extra):
+        d = {"value": value}
+        d.update(extra)
+        self.results.setdefault((daemon, metric), []).append(d)
+
+    def up(self, daemons):
+        """The daemons that have not failed."""
+        return [d for d in daemons if d.name not in self.reasons]
+
+    def guard(self, d, fn, fatal=True):
+        """Run one part for one daemon; a failure is written down (and
+        with fatal, the daemon is out of the rest), not a stop."""
+        try:
+            fn()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            log(f"bench: {d.label}: {e}")
+            if fatal:
+                self.reasons[d.name] = str(e)[:300]
+            else:
+                self.notes.append(f"{d.label}: {str(e)[:300]}")
+            try:
+                if not fatal and not d.alive():
+                    d.start()
+            except (RuntimeError, OSError) as e2:
+                self.reasons[d.name] = str(e2)[:300]
+
+    # -- throughput --------------------------------------------------
+
+    def accept_run(self, d, size, sessions, keep, n):
+        if not d.clear(60):
+            raise RuntimeError(f"{d.name}: queue did not empty")
+        c0 = cpu_seconds(d.pid())
+        k0 = d.counters()
+        g = self.tools.send(d.port(), sessions, n, SIZES[size], keep,
+                            self.cap)
+        c1 = cpu_seconds(d.pid())
+        k1 = d.counters()
+        ok = g["ok"]
+        rate = ok / g["elapsed"] if g["elapsed"] > 0 else 0
+        extra = {"ok": ok, "sent": n, "elapsed": round(g["elapsed"], 4),
+                 "capped": g["capped"], "error": g["error"],
+                 "cpu_s": round(c1 - c0, 3)}
+        if k0.get("store.syncs") is not None and k1.get("store.syncs"):
+            extra["store_syncs"] = k1["store.syncs"] - k0["store.syncs"]
+        key = cell_key(size, sessions, keep)
+        self.record(d.name, "accept " + key, rate if ok else None, **extra)
+        if ok:
+            self.record(d.name, "cpu " + key, (c1 - c0) / ok * 1000.0)
+            if "store_syncs" in extra:
+                self.record(d.name, "syncs " + key,
+                            extra["store_syncs"] / ok)
+
+    def relay_run(self, d, size, sessions, keep, n):
+        """End to end: from the generator's start until the sink has
+        every message it accepted.  A daemon slower than the time cap is
+        measured over what reached the sink by then (marked *), and the
+        rest is removed."""
+        if not d.clear(60):
+            raise RuntimeError(f"{d.name}: queue did not empty")
+        sink = d.sink
+        c0 = cpu_seconds(d.pid())
+        base = sink.count
+        t0 = time.monotonic()
+        g = self.tools.send(d.port(), sessions, n, SIZES[size], keep,
+                            self.cap)
+        ok = g["ok"]
+        sink.expect(base + ok)
+        window = max(self.cap, g["elapsed"]) + 2.0
+        t1 = sink.wait(max(0.5, t0 + window - time.monotonic()))
+        extra = {"ok": ok, "sent": n, "capped": g["capped"],
+                 "error": g["error"],
+                 "accept_elapsed": round(g["elapsed"], 4)}
+        key = cell_key(size, sessions, keep)
+        if t1 is None:
+            got = sink.count - base
+            t1 = time.monotonic()
+            extra.update(capped=True, sink_count=got,
+                         elapsed=round(t1 - t0, 4))
+            self.record(d.name, "relay " + key,
+                        got / (t1 - t0) if got else None, **extra)
+            if not d.clear(60):
+                raise RuntimeError(f"{d.name}: queue did not empty")
+            return
+        d.drain(30)
+        c1 = cpu_seconds(d.pid())
+        extra["elapsed"] = round(t1 - t0, 4)
+        self.record(d.name, "relay " + key, ok / (t1 - t0) if ok else None,
+                    **extra)
+        if ok:
+            self.record(d.name, "relaycpu " + key, (c1 - c0) / ok * 1000.0)
+
+    def throughput(self, phase, daemons):
+        for d in daemons:
+            self.guard(d, lambda: (d.set_phase(phase), d.clear(60)))
+        for size, sessions, keep, n in cells(self.quick):
+            log(f"bench: {phase} {cell_label(size, sessions, keep)}, "
+                f"{n} messages x {self.runs}")
+            for _ in range(self.runs):
+                for d in self.up(daemons):
+                    if phase == "accept":
+                        self.guard(d, lambda: self.accept_run(
+                            d, size, sessions, keep, n))
+                    else:
+                        self.guard(d, lambda: self.relay_run(
+                            d, size, sessions, keep, n))
+
+    # -- fsync -------------------------------------------------------
+
+    def fsyncs(self, d):
+        """fsync-family calls per accepted message, counted by strace
+        (counts only) over one short run of the reference load."""
+        if shutil.which("strace") is None:
+            self.reasons.setdefault("fsync", "strace not installed")
+            return
+        d.set_phase("accept")
+        d.clear(60)
+        pids = tree(d.pid())
+        out = os.path.join(self.workdir, f"strace-{d.name}.txt")
+        cmd = ["strace", "-f", "-c", "-o", out, "-e",
+               "trace=fsync,fdatasync,syncfs,sync,sync_file_range,msync"]
+        for p in pids:
+            cmd += ["-p", str(p)]
+        st = Procs.spawn(cmd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+        attached = 0
+        deadline = time.monotonic() + 10
+        os.set_blocking(st.stderr.fileno(), False)
+        buf = b""
+        while attached < len(pids) and time.monotonic() < deadline:
+            try:
+                chunk = st.stderr.read()
+            except OSError:
+                chunk = None
+            if chunk:
+                buf += chunk
+                attached = buf.count(b"attached")
+            time.sleep(0.01)
+        n = 150 if self.quick else 300
+        g = self.tools.send(d.port(), 50, n, KIB, False, self.cap * 2)
+        time.sleep(0.2)
+        os.kill(st.pid, signal.SIGINT)
+        try:
+            st.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        Procs.stop(st)
+        calls = 0
+        per = {}
+        try:
+            with open(out) as f:
+                for line in f:
+                    fields = line.split()
+                    if (len(fields) >= 5 and fields[-1] != "total" and
+                            re.match(r"^[\d.]+$", fields[0])):
+                        per[fields[-1]] = int(fields[3])
+                        calls += int(fields[3])
+        except OSError:
+            pass
+        if g["ok"]:
+            self.record(d.name, "fsync", calls / g["ok"], calls=per,
+                        ok=g["ok"], attached=attached, of=len(pids))
+        d.clear(60)
+
+    # -- memory and start ---------------------------------------------
+
+    def start_and_idle(self, d, count, wait, key):
+        """One fresh start: time to the first 220, then memory per idle
+        session with `count' sessions open (opened within `wait'
+        seconds).  Leaves d stopped.  False when not all opened."""
+        t = d.start()
+        self.record(d.name, "first220" if key == "idle" else "first220b",
+                    t * 1000.0)
+        complete = False
+        ready, t0, t1 = {}, 0, 0
+        try:
+            time.sleep(0.5)
+            base = memory_kib(d.pid())
+            p, ready = self.tools.idle(d.port(), count, wait)
+            try:
+                n = ready.get("ready") or 0
+                complete = n == count
+                if not complete:
+                    self.record(d.name, f"{key} rss", None,
+                                ready=ready)
+                    self.notes.append(
+                        f"{d.label}: only {n:,} of {count:,} idle sessions "
+                        f"opened within {wait} s (not tried again)")
+                if n:
+                    time.sleep(0.5)
+                    rss, pss, priv = memory_kib(d.pid())
+                    if complete:
+                        self.record(d.name, f"{key} rss",
+                                    (rss - base[0]) / n, total_kib=rss,
+                                    base_kib=base[0],
+                                    procs=len(tree(d.pid())),
+                                    open_s=ready.get("elapsed"))
+                        self.record(d.name, f"{key} pss",
+                                    (pss - base[1]) / n, total_kib=pss,
+                                    base_kib=base[1])
+                        self.record(d.name, f"{key} private",
+                                    (priv - base[2]) / n, total_kib=priv,
+                                    base_kib=base[2])
+                if count >= 10000:
+                    lat = [greeting(d.port(), 5.0) for _ in range(5)]
+                    ok = [x for x in lat if x is not None]
+                    self.record(d.name, f"{key} probe",
+                                statistics.median(ok) * 1000.0 if ok
+                                else None, probes=lat, held=n)
+            finally:
+                t0 = time.monotonic()
+                Tools.idle_close(p)
+                t1 = time.monotonic()
+        finally:
+            d.stop()
+            log(f"bench: {d.label}: {ready.get('ready', 0)} of {count} idle "
+                f"opened in {ready.get('elapsed', 0):.1f} s; closed in "
+                f"{t1 - t0:.1f} s, stopped in {time.monotonic() - t1:.1f} s")
+        return complete
+
+    def idle_runs(self, d, count, wait, key):
+        for _ in range(self.runs):
+            if not self.start_and_idle(d, count, wait, key):
+                return
+
+    # -- the 100,000 deferred messages ------------------------------------
+
+    def scale(self, smtpd, smtpctl, n_deferred):
+        closed = free_port()
+        sink = Sink(self.tools.gen, free_port(), self.tools, self.workdir)
+        extra = ("queue retry 1h\n"
+                 'delivery "deferred" {\n'
+                 '    match recipient "*@deferred.test"\n'
+                 f"    relay 127.0.0.1 port {closed}\n"
+                 "}\n")
+        d = Portcullis(self.args, self.workdir, sink.port, smtpd, smtpctl,
+                       extra_conf=extra, tag="-scale")
+        d.sink = sink
+        n = 1000
+        try:
+            d.start()
+            self.scale_rates(d, "empty", n)
+            log(f"bench: scale: filling the spool with {n_deferred} "
+                "deferred messages")
+            t0 = time.monotonic()
+            g = self.send_own(d.port(), 50, n_deferred, KIB, True,
+                              "x@deferred.test", 1800)
+            fill_s = time.monotonic() - t0
+
+            def settled():
+                st = d.stats() or {}
+                return (st.get("queue.inflight") == 0 and
+                        st.get("queue.scheduled") == 0 and
+                        st.get("queue.messages", 0) >= g["ok"])
+
+            settled_ok = wait_for(settled, 600, 0.5)
+            st = d.stats() or {}
+            self.record("portcullis", "scale fill", g["ok"] / fill_s,
+                        ok=g["ok"], seconds=round(fill_s, 1),
+                        settled=bool(settled_ok), stats=st)
+            held = st.get("queue.messages", 0)
+            self.scale_rates(d, "full", n)
+            for _ in range(self.runs):
+                d.stop()
+                t0 = time.monotonic()
+                d.proc = d.spawn()
+                t220 = first_220(d.relay_port, t0, 120)
+
+                def loaded():
+                    s = d.stats() or {}
+                    return s.get("queue.messages", -1) >= held
+
+                ok = wait_for(loaded, 600, 0.05)
+                t_loaded = time.monotonic() - t0
+                self.record("portcullis", "scale restart 220",
+                            t220 * 1000.0 if t220 else None)
+                self.record("portcullis", "scale restart loaded",
+                            t_loaded if ok else None, messages=held)
+                wait_for(d.ready, 60)
+            m = re.findall(r"queue event=recover .*", open(
+                d.logpath, errors="replace").read())
+            if m:
+                self.notes.append("Portcullis scale: last " + m[-1][:150])
+        finally:
+            d.stop()
+            sink.stop()
+            shutil.rmtree(d.spool, ignore_errors=True)
+
+    def send_own(self, port, sessions, n, length, keep, to, timeout):
+        cmd = [self.tools.loadgen, "-s", str(sessions), "-m", str(n), "-l",
+               str(length), "-f", FROM, "-t", to, "-T", str(int(timeout))]
+        if keep:
+            cmd.append("-d")
+        cmd.append(f"127.0.0.1:{port}")
+        p = Procs.spawn(cmd, stdout=subprocess.PIPE)
+        out, _ = p.communicate(timeout=timeout + 30)
+        Procs.started.remove(p)
+        try:
+            return json.loads(out.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {"ok": 0}
+
+    def scale_rates(self, d, which, n):
+        """Accept (delivery paused) and relay rates, 1 KiB, 50 sessions,
+        one message per connection, with the spool as it is."""
+        d.set_phase("accept")
+        for _ in range(self.runs):
+            g = self.tools.send(d.port(), 50, n, KIB, False, self.cap)
+            self.record("portcullis", f"scale accept {which}",
+                        g["ok"] / g["elapsed"] if g["ok"] else None,
+                        ok=g["ok"])
+        before = d.queue_size() or 0
+        d.set_phase("relay")
+        wait_for(lambda: (d.queue_size() or 0) <= before - self.runs * n,
+                 120, 0.1)
+        for _ in range(self.runs):
+            base = d.sink.count
+            t0 = time.monotonic()
+            g = self.tools.send(d.port(), 50, n, KIB, False, self.cap)
+            d.sink.expect(base + g["ok"])
+            t1 = d.sink.wait(120)
+            self.record("portcullis", f"scale relay {which}",
+                        g["ok"] / (t1 - t0) if t1 and g["ok"] else None,
+                        ok=g["ok"])
+
+    # -- the whole ---------------------------------------------------------
+
+    def main(self):
+        args = self.args
+        t_start = time.monotonic()
+        self.load_start = loadavg()
+        self.workdir = os.path.join(args.cache, "run")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.makedirs(self.workdir)
+        os.chmod(self.workdir, 0o755)
+        self.tools = Tools(args)
+        log(f"bench: load: {self.tools.gen_note}")
+
+        # a private copy of the daemon: others may rebuild obj/ meanwhile
+        bindir = os.path.join(args.obj, "bench", "bin")
+        os.makedirs(bindir, exist_ok=True)
+        smtpd = os.path.join(bindir, "smtpd")
+        smtpctl = os.path.join(bindir, "smtpctl")
+        for src, dst in ((args.smtpd, smtpd), (args.smtpctl, smtpctl)):
+            if not os.access(src, os.X_OK):
+                sys.exit(f"bench: {src} missing: run make first")
+            shutil.copy2(src, dst)
+
+        sinks = []
+
+        def new_sink():
+            s = Sink(self.tools.gen, free_port(), self.tools, self.workdir)
+            sinks.append(s)
+            return s
+
+        want = args.mtas.split(",")
+        daemons = []
+        s = new_sink()
+        pc = Portcullis(args, self.workdir, s.port, smtpd, smtpctl)
+        pc.sink = s
+        if pc.reason:
+            sys.exit(f"bench: Portcullis: {pc.reason}")
+        daemons.append(pc)
+        if "postfix" in want:
+            pf = self.tools.postfix or Postfix(args.cache,
+                                               not args.no_download)
+            if pf.reason is None:
+                s = new_sink()
+                d = PostfixDaemon(pf, self.workdir, s.port)
+                d.sink = s
+                if d.reason:
+                    self.reasons["postfix"] = d.reason
+                else:
+                    daemons.append(d)
+            else:
+                self.reasons["postfix"] = pf.reason
+        if "opensmtpd" in want:
+            s = new_sink()
+            d = OpenSMTPD(args, self.workdir, s.port)
+            d.sink = s
+            if d.reason:
+                self.reasons["opensmtpd"] = d.reason
+            else:
+                daemons.append(d)
+        self.daemons = daemons
+        for name, why in self.reasons.items():
+            log(f"bench: {name} not run: {why}")
+
+        phases = set(args.phases.split(","))
+        if "all" in phases:
+            phases = {"start", "idle10k", "accept", "fsync", "relay",
+                      "scale"}
+
+        # start, memory with idle sessions: a fresh daemon each time
+        if "start" in phases:
+            for d in daemons:
+                n = args.idle
+                if d.name == "postfix" and self.quick:
+                    # one process per session, ~45 ms each to start
+                    n = args.idle_postfix_quick
+                    self.notes.append(f"{d.label}: {n} idle sessions in "
+                                      "QUICK (it starts a process for each)")
+                log(f"bench: {d.label}: start to first 220, {n} "
+                    f"idle sessions x {self.runs}")
+                self.guard(d, lambda: self.idle_runs(d, n, 120, "idle"))
+        if "idle10k" in phases and not self.quick and not args.no_10k:
+            for d in self.up(daemons):
+                if d.name == "postfix":
+                    self.reasons.setdefault(
+                        "postfix idle10k",
+                        "one smtpd process (some MiB) per session: "
+                        "10,000 would not fit")
+                    continue
+                log(f"bench: {d.label}: 10,000 idle sessions x {self.runs}")
+                self.guard(d, lambda: self.idle_runs(d, 10000, 45,
+                                                     "idle10k"),
+                           fatal=False)
+
+        # throughput: all daemons up at once, their runs interleaved
+        if phases & {"accept", "fsync", "relay"}:
+            for d in self.up(daemons):
+                self.guard(d, d.start)
+            ceiling = SinkDirect(new_sink())
+            if "accept" in phases:
+                self.throughput("accept", self.up(daemons) + [ceiling])
+            if "fsync" in phases:
+                for d in self.up(daemons):
+                    log(f"bench: {d.label}: fsync calls (strace, counts "
+                        "only)")
+                    self.guard(d, lambda: self.fsyncs(d), fatal=False)
+            if "relay" in phases:
+                self.throughput("relay", self.up(daemons))
+            for d in daemons:
+                d.stop()
+        if "scale" in phases and not self.quick and not args.no_scale:
+            log(f"bench: Portcullis with {args.deferred:,} deferred")
+            self.scale(smtpd, smtpctl, args.deferred)
+        for s in sinks:
+            s.stop()
+
+        self.elapsed = time.monotonic() - t_start
+        self.report(daemons)
+
+    # -- the table -------------------------------------------------------------
+
+    def figure(self, daemon, metric):
+        rows = self.results.get((daemon, metric))
+        if not rows:
+            return None
+        vals = [r["value"] for r in rows if r["value"] is not None]
+        if not vals:
+            return {"median": None, "n": len(rows), "failed": len(rows)}
+        return {"median": statistics.median(vals), "min": min(vals),
+                "max": max(vals), "n": len(vals),
+                "failed": len(rows) - len(vals),
+                "capped": any(r.get("capped") for r in rows),
+                "errors": sorted({r["error"] for r in rows
+                                  if r.get("error")})}
+
+    def report(self, daemons):
+        cols = list(daemons)
+        ref = "portcullis"
+
+        def fmt_num(v, digits):
+            if v is None:
+                return "-"
+            if digits == 0:
+                return f"{v:,.0f}"
+            return f"{v:,.{digits}f}"
+
+        def cell(daemon, metric, digits):
+            f = self.figure(daemon, metric)
+            if f is None:
+                return ""
+            if f["median"] is None:
+                return "failed"
+            s = fmt_num(f["median"], digits)
+            if f["n"] > 1:
+                s += (f" ({fmt_num(f['min'], digits)}-"
+                      f"{fmt_num(f['max'], digits)})")
+            if f.get("capped"):
+                s += "*"
+            if f.get("errors") or f.get("failed"):
+                s += "!"
+            return s
+
+        spec = []
+        spec.append(("Accepted msg/s, delivery paused (higher is better)",))
+        for size, sessions, keep, _ in cells(self.quick):
+            k = cell_key(size, sessions, keep)
+            spec.append((cell_label(size, sessions, keep), "accept " + k,
+                         0, "high"))
+        spec.append(("Relayed end to end msg/s, until the sink has all",))
+        for size, sessions, keep, _ in cells(self.quick):
+            k = cell_key(size, sessions, keep)
+            spec.append((cell_label(size, sessions, keep), "relay " + k,
+                         0, "high"))
+        refcell = cell_key("1k", 50, False)
+        spec.append(("Cost (lower is better)",))
+        spec.append(("CPU ms per accepted msg (1 KiB, 50 sess, one/conn)",
+                     "cpu " + refcell, 2, "low"))
+        spec.append(("CPU ms per relayed msg (same load, end to end)",
+                     "relaycpu " + refcell, 2, "low"))
+        spec.append(("fsync calls per accepted msg (strace, 50 sess)",
+                     "fsync", 2, "low"))
+        spec.append((f"RSS KiB per idle session ({self.args.idle:,} open)",
+                     "idle rss", 1, "low"))
+        spec.append((f"PSS KiB per idle session ({self.args.idle:,} open)",
+                     "idle pss", 1, "low"))
+        spec.append(("Start (exec) to first 220, ms", "first220", 1, "low"))
+        if not self.quick and not self.args.no_10k:
+            spec.append(("PSS KiB per idle session (10,000 open)",
+                         "idle10k pss", 1, "low"))
+            spec.append(("New client's 220 with 10,000 idle, ms",
+                         "idle10k probe", 1, "low"))
+
+        names = [(d.name, d.label) for d in cols]
+        others = [n for n, _ in names if n != ref]
+        header = ["", ] + [lbl for _, lbl in names]
+        for n in others:
+            header.append("P/" + dict(names)[n].split()[0])
+        header.append("gen->sink")
+        lines = []
+        table = []
+        for s in spec:
+            if len(s) == 1:
+                table.append([s[0]])
+                continue
+            label, metric, digits, _ = s
+            row = ["  " + label]
+            for n, _ in names:
+                row.append(cell(n, metric, digits))
+            fr = self.figure(ref, metric)
+            for n in others:
+                fo = self.figure(n, metric)
+                if (fr and fo and fr["median"] is not None and
+                        fo["median"] not in (None, 0)):
+                    row.append(f"{fr['median'] / fo['median']:.2f}x")
+                else:
+                    row.append("")
+            row.append(cell("ceiling", metric, 0)
+                       if metric.startswith("accept") else "")
+            table.append(row)
+        widths = [max(len(r[i]) for r in table + [header] if len(r) > 1)
+                  for i in range(len(header))]
+
+        def fmt_row(r):
+            if len(r) == 1:
+                return r[0]
+            return "  ".join(c.ljust(widths[i]) if i == 0 else
+                             c.rjust(widths[i]) for i, c in enumerate(r))
+
+        when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+        lines.append(f"Portcullis bench ({'QUICK' if self.quick else 'full'}"
+                     f", {when}; {os.cpu_count()} cores, "
+                     f"{platform.release()}): median (min-max) of "
+                     f"{self.runs} runs")
+        lines.append(f"load: {self.tools.gen_note}; idle sessions and the "
+                     "probes: bench/loadgen")
+        lines.append(f"spools on {fs_type(self.workdir)}; load average "
+                     f"{self.load_start} at the start, {loadavg()} at the "
+                     "end (others' work shares these cores)")
+        lines.append("")
+        lines.append(fmt_row(header))
+        for r in table:
+            lines.append(fmt_row(r))
+        lines.append("")
+        if not self.quick and not self.args.no_scale:
+            lines += self.scale_lines()
+        lines += self.target_lines()
+        lines.append("P/X: the Portcullis figure divided by X's.  "
+                     "* a run hit the time cap of "
+                     f"{self.cap:.0f} s (rate over what was done);  "
+                     "! a run had failures (see result.json)")
+        for n, why in sorted(self.reasons.items()):
+            lines.append(f"not run: {n}: {why}")
+        for note in self.notes:
+            lines.append("note: " + note)
+        lines.append(f"bench took {self.elapsed:.0f} s; every run in "
+                     f"{self.args.json}")
+        text = "\n".join(lines)
+        print(text)
+        os.makedirs(os.path.dirname(self.args.json), exist_ok=True)
+        with open(self.args.json, "w") as f:
+            json.dump({
+                "quick": self.quick, "runs": self.runs, "when": when,
+                "load": self.tools.gen_note, "seconds": round(self.elapsed),
+                "daemons": {d.name: {"label": d.label,
+                                     "version": getattr(d, "version", "")}
+                            for d in cols},
+                "not_run": self.reasons, "notes": self.notes,
+                "figures": {f"{k[0]} {k[1]}": self.figure(*k)
+                            for k in self.results},
+                "runs_raw": {f"{k[0]} {k[1]}": v
+                             for k, v in self.results.items()},
+                "table": text,
+            }, f, indent=1, default=str)
+        with open(os.path.join(os.path.dirname(self.args.json),
+                               "result.txt"), "w") as f:
+            f.write(text + "\n")
+
+    def scale_lines(self):
+        out = ["Scale (Portcullis, 1 KiB, 50 sess, one msg/conn):"]
+
+        def fig(metric, digits=0):
+            f = self.figure("portcullis", metric)
+            if not f or f["median"] is None:
+                return "-", None
+            return (f"{f['median']:,.{digits}f} ({f['min']:,.{digits}f}-"
+                    f"{f['max']:,.{digits}f})", f["median"])
+
+        fill = self.figure("portcullis", "scale fill")
+        rows = self.results.get(("portcullis", "scale fill"), [{}])
+        out.append(f"  spool filled with {rows[0].get('ok', 0):,} deferred "
+                   f"messages at {fill['median'] if fill else 0:,.0f} msg/s")
+        for what in ("accept", "relay"):
+            e, ev = fig(f"scale {what} empty")
+            f, fv = fig(f"scale {what} full")
+            drop = (f"{(1 - fv / ev) * 100:+.0f} % drop"
+                    if ev and fv else "")
+            out.append(f"  {what:6} msg/s: empty spool {e}; with the "
+                       f"deferred {f}  {drop}")
+        r220, _ = fig("scale restart 220", 1)
+        rl, _ = fig("scale restart loaded", 2)
+        out.append(f"  restart: exec to first 220 {r220} ms; until the "
+                   f"queue is loaded (show stats) {rl} s")
+        out.append("")
+        return out
+
+    def target_lines(self):
+        out = ["Targets of issue 5 (noisy machine: indicative):"]
+        ref = cell_key("1k", 50, False)
+
+        def med(d, m):
+            f = self.figure(d, m)
+            return f["median"] if f and f["median"] is not None else None
+
+        def ratio(m):
+            a, b = med("portcullis", m), med("postfix", m)
+            return a / b if a and b else None
+
+        def line(text, value, ok):
+            verdict = "-" if ok is None else ("met" if ok else "NOT met")
+            out.append(f"  {text:52} {value:>16}  {verdict}")
+
+        r = ratio("accept " + ref)
+        line("accept 1 KiB x 50 sessions >= 5x Postfix",
+             f"{r:.2f}x" if r else "-", None if r is None else r >= 5)
+        r = ratio("relay " + ref)
+        line("relay end to end x 50 sessions >= 5x Postfix",
+             f"{r:.2f}x" if r else "-", None if r is None else r >= 5)
+        r = ratio("cpu " + ref)
+        line("CPU per accepted msg <= 1/4 Postfix's",
+             f"{r:.2f}x" if r else "-", None if r is None else r <= 0.25)
+        v = med("portcullis", "idle pss")
+        line("<= 32 KiB per idle session (PSS)",
+             f"{v:.1f} KiB" if v is not None else "-",
+             None if v is None else v <= 32)
+        v = med("portcullis", "idle10k probe")
+        line("10,000 idle held, new client 220 < 1 s",
+             f"{v:.1f} ms" if v is not None else "-",
+             None if v is None else v < 1000)
+        v = med("portcullis", "first220")
+        line("start to first 220 < 100 ms",
+             f"{v:.1f} ms" if v is not None else "-",
+             None if v is None else v < 100)
+        e = med("portcullis", "scale accept empty")
+        f = med("portcullis", "scale accept full")
+        if e and f:
+            line("accept drop with 100,000 deferred < 20 %",
+                 f"{(1 - f / e) * 100:.0f} %", (1 - f / e) < 0.20)
+        e = med("portcullis", "scale relay empty")
+        f = med("portcullis", "scale relay full")
+        if e and f:
+            line("relay (scheduling) drop with 100,000 deferred < 20 %",
+                 f"{(1 - f / e) * 100:.0f} %", (1 - f / e) < 0.20)
+        out.append("")
+        return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--obj", default=os.path.join(ROOT, "obj"))
+    ap.add_argument("--smtpd", help="the daemon (default: OBJ/smtpd)")
+    ap.add_argument("--smtpctl", help="its control tool (OBJ/smtpctl)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a reduced set, under two minutes")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--gen", choices=("auto", "own", "postfix"),
+                    default="auto", help="load generator and sink")
+    ap.add_argument("--mtas", default="portcullis,postfix,opensmtpd")
+    ap.add_argument("--cache", default=CACHE)
+    ap.add_argument("--no-download", action="store_true")
+    ap.add_argument("--cap", type=float, default=0,
+                    help="time cap of one load run, seconds")
+    ap.add_argument("--idle", type=int, default=1000,
+                    help="idle sessions for the memory rows (1000)")
+    ap.add_argument("--idle-postfix-quick", type=int, default=100,
+                    help="Postfix's idle sessions in QUICK (100)")
+    ap.add_argument("--no-10k", action="store_true")
+    ap.add_argument("--no-scale", action="store_true")
+    ap.add_argument("--deferred", type=int, default=100000)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--phases", default="all",
+                    help="start,idle10k,accept,fsync,relay,scale (all)")
+    args = ap.parse_args()
+    args.obj = os.path.abspath(args.obj)
+    args.smtpd = os.path.abspath(args.smtpd or
+                                 os.path.join(args.obj, "smtpd"))
+    args.smtpctl = os.path.abspath(args.smtpctl or
+                                   os.path.join(args.obj, "smtpctl"))
+    if args.json is None:
+        args.json = os.path.join(args.obj, "bench", "result.json")
+    if args.runs < 3:
+        log("bench: fewer than 3 runs: medians of few")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 11000:
+        args.no_10k = True
+        log(f"bench: RLIMIT_NOFILE {hard}: no 10,000-session row")
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    b = Bench(args)
+    try:
+        b.main()
+    except KeyboardInterrupt:
+        log("bench: interrupted; stopping what it started")
+        return 130
+    finally:
+        for d in b.daemons:
+            try:
+                d.stop()
+            except Exception:
+                pass
+        Procs.stop_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
