@@ -145,7 +145,8 @@ static struct qmsg *qmsg_new(uint64_t, uint64_t, const struct envelope *,
 static void	 index_insert(struct qmsg *);
 static void	 index_remove(struct qmsg *);
 static struct qevp *qmsg_evp(struct qmsg *, uint32_t);
-static int	 rewrite(struct qmsg *, const struct envelope *, uint32_t);
+static int	 rewrite(struct qmsg *, const struct envelope *, size_t,
+	    const uint32_t *, size_t);
 static int	 recover_incoming(void);
 static void	 recover_bucket(int);
 static void	 recover_message(int, const char *, uint64_t);
@@ -1194,21 +1195,35 @@ store_remove(uint64_t id)
 	return 0;
 }
 
+/* Is idx among the n of set? */
+static int
+idx_in(uint32_t idx, const uint32_t *set, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == idx)
+			return 1;
+	return 0;
+}
+
 /*
- * Write envelopes.new from the current envelopes, with repl in place of
- * its idx (repl may be NULL) and without skip (UINT32_MAX: none), then
- * mark the message for the next sync.
+ * Write envelopes.new from the current envelopes, with each of repl in
+ * place of its idx and without those of del, then mark the message for
+ * the next sync.  One read and one write however many change: a batch
+ * of results costs one rewrite, not one each.
  */
 static int
-rewrite(struct qmsg *qm, const struct envelope *repl, uint32_t skip)
+rewrite(struct qmsg *qm, const struct envelope *repl, size_t nrepl,
+    const uint32_t *del, size_t ndel)
 {
 	struct fcursor	 c;
 	struct envelope	*evps;
 	char		 path[PATH_LEN];
 	char		*in, *out;
 	const char	*err;
-	size_t		 len, n = 0;
-	int		 r, saved, found = 0;
+	size_t		 len, n = 0, i, found = 0;
+	int		 r, saved;
 
 	path_queue(path, qm->msgid, qm->dirty ? F_NEW : F_ENVELOPES);
 	if (read_file(path, &in, &len) == -1)
@@ -1225,18 +1240,20 @@ rewrite(struct qmsg *qm, const struct envelope *repl, uint32_t skip)
 		return -1;
 	}
 	while ((r = file_next(&c, &evps[n], &err)) == 1) {
-		if (evps[n].idx == skip) {
-			found = 1;
+		if (idx_in(evps[n].idx, del, ndel)) {
+			found++;
 			continue;
 		}
-		if (repl != NULL && evps[n].idx == repl->idx) {
-			evps[n] = *repl;
-			found = 1;
-		}
+		for (i = 0; i < nrepl; i++)
+			if (evps[n].idx == repl[i].idx) {
+				evps[n] = repl[i];
+				found++;
+				break;
+			}
 		n++;
 	}
 	free(in);
-	if (r == -1 || !found || n == 0) {
+	if (r == -1 || found != nrepl + ndel || n == 0) {
 		free(evps);
 		errno = r == -1 ? EINVAL : ENOENT;
 		return -1;
@@ -1275,44 +1292,67 @@ rewrite(struct qmsg *qm, const struct envelope *repl, uint32_t skip)
 }
 
 int
-store_envelope_update(const struct envelope *evp)
+store_envelopes_apply(uint64_t id, const struct envelope *repl,
+    size_t nrepl, const uint32_t *del, size_t ndel)
 {
 	struct qmsg	*qm;
 	struct qevp	*e;
+	size_t		 i, j;
 
-	if ((qm = store_msg_find(evp->msgid)) == NULL ||
-	    (e = qmsg_evp(qm, evp->idx)) == NULL || e->state == QEVP_DONE) {
+	if ((qm = store_msg_find(id)) == NULL || nrepl + ndel == 0) {
 		errno = ENOENT;
 		return -1;
 	}
-	if (rewrite(qm, evp, UINT32_MAX) == -1)
+	/* each named once, live, and not both replaced and deleted */
+	for (i = 0; i < ndel; i++)
+		if ((e = qmsg_evp(qm, del[i])) == NULL ||
+		    e->state == QEVP_DONE || idx_in(del[i], del, i)) {
+			errno = ENOENT;
+			return -1;
+		}
+	for (i = 0; i < nrepl; i++) {
+		if (repl[i].msgid != id ||
+		    (e = qmsg_evp(qm, repl[i].idx)) == NULL ||
+		    e->state == QEVP_DONE || idx_in(repl[i].idx, del, ndel)) {
+			errno = ENOENT;
+			return -1;
+		}
+		for (j = 0; j < i; j++)
+			if (repl[j].idx == repl[i].idx) {
+				errno = ENOENT;
+				return -1;
+			}
+	}
+	if (ndel == qm->nlive)
+		return store_remove(id);
+	if (rewrite(qm, repl, nrepl, del, ndel) == -1)
 		return -1;
-	e->attempts = evp->attempts;
-	store_sched_retime(e, evp->nexttry);
+	for (i = 0; i < ndel; i++) {
+		e = qmsg_evp(qm, del[i]);
+		if (e->state == QEVP_SCHEDULED)
+			RB_REMOVE(qsched_tree, &sched, e);
+		e->state = QEVP_DONE;
+		qm->nlive--;
+		nevps--;
+	}
+	for (i = 0; i < nrepl; i++) {
+		e = qmsg_evp(qm, repl[i].idx);
+		e->attempts = repl[i].attempts;
+		store_sched_retime(e, repl[i].nexttry);
+	}
 	return 0;
+}
+
+int
+store_envelope_update(const struct envelope *evp)
+{
+	return store_envelopes_apply(evp->msgid, evp, 1, NULL, 0);
 }
 
 int
 store_envelope_delete(uint64_t id, uint32_t idx)
 {
-	struct qmsg	*qm;
-	struct qevp	*e;
-
-	if ((qm = store_msg_find(id)) == NULL ||
-	    (e = qmsg_evp(qm, idx)) == NULL || e->state == QEVP_DONE) {
-		errno = ENOENT;
-		return -1;
-	}
-	if (qm->nlive == 1)
-		return store_remove(id);
-	if (rewrite(qm, NULL, idx) == -1)
-		return -1;
-	if (e->state == QEVP_SCHEDULED)
-		RB_REMOVE(qsched_tree, &sched, e);
-	e->state = QEVP_DONE;
-	qm->nlive--;
-	nevps--;
-	return 0;
+	return store_envelopes_apply(id, NULL, 0, &idx, 1);
 }
 
 int

@@ -127,6 +127,13 @@ int	 store_envelope_update(const struct envelope *);
 /* Delete one envelope (delivered or bounced); the message goes with
  * its last envelope. */
 int	 store_envelope_delete(uint64_t, uint32_t);
+/* Both at once for a batch of results of one message: the envelopes
+ * of repl rewritten (as store_envelope_update) and those idx of del
+ * deleted, in one rewrite of the file (the message goes when del holds
+ * all its live envelopes).  0, or -1 with errno (ENOENT: a message or
+ * envelope that is not live, named twice) and nothing changed. */
+int	 store_envelopes_apply(uint64_t, const struct envelope *, size_t,
+	    const uint32_t *, size_t);
 /* Read one envelope back from disk.  0, or -1 with errno. */
 int	 store_envelope_load(uint64_t, uint32_t, struct envelope *);
 /* Every live envelope of a message, by ascending idx, in one read of

@@ -748,6 +748,10 @@ batch_finish(struct batch *b, int gone)
 	time_t		 now = queue_now(), bounce_after, warn_after;
 	int		 fail_ok = 0, delay_ok = 0;
 	uint8_t		*kind;
+	uint32_t	*dels;
+	struct envelope	*repls;
+	size_t		 ndels = 0, nrepls = 0;
+	int		 applied;
 	enum { K_BACK, K_OK, K_RETRY, K_DELAY, K_FAIL, K_DROP };
 
 	RB_REMOVE(batch_tree, &batches, b);
@@ -759,7 +763,9 @@ batch_finish(struct batch *b, int gone)
 	if ((fail = calloc(b->n, sizeof(*fail))) == NULL ||
 	    (delay = calloc(b->n, sizeof(*delay))) == NULL ||
 	    (deliv = calloc(b->n, sizeof(*deliv))) == NULL ||
-	    (kind = calloc(b->n, sizeof(*kind))) == NULL)
+	    (kind = calloc(b->n, sizeof(*kind))) == NULL ||
+	    (dels = calloc(b->n, sizeof(*dels))) == NULL ||
+	    (repls = calloc(b->n, sizeof(*repls))) == NULL)
 		fatal("%s", __func__);
 
 	/* 1. What happened to each. */
@@ -872,28 +878,42 @@ batch_finish(struct batch *b, int gone)
 		(void)dsn_create(b, deliv, ndeliv, DSN_ACTION_DELIVERED, now,
 		    &dsnid);
 
-	/* 3. The index and the disk. */
+	/* 3. The disk: one rewrite of the envelopes for the batch. */
+	for (i = 0; i < b->n; i++) {
+		ev = &b->ent[i].evp;
+		if (kind[i] == K_OK || kind[i] == K_DROP)
+			dels[ndels++] = ev->idx;
+		else if (kind[i] == K_DELAY || kind[i] == K_RETRY) {
+			if (kind[i] == K_DELAY)
+				ev->warned = delay_ok;
+			repls[nrepls++] = *ev;
+		}
+	}
+	/* (all deleted: the message is gone, and so are its qevps) */
+	applied = (ndels > 0 || nrepls > 0) && store_envelopes_apply(
+	    b->msgid, repls, nrepls, dels, ndels) == 0;
+
+	/* 4. The index (and the disk one by one if the batch failed). */
 	for (i = 0; i < b->n; i++) {
 		be = &b->ent[i];
 		ev = &be->evp;
+		if (kind[i] == K_OK || kind[i] == K_DROP) {
+			if (!applied && store_envelope_delete(b->msgid,
+			    ev->idx) == -1)
+				log_warn("%016llx queue: cannot delete "
+				    "envelope %u", (unsigned long long)b->msgid,
+				    ev->idx);
+			continue;
+		}
 		qe = evp_find(b->msgid, ev->idx);
 		switch (kind[i]) {
 		case K_BACK:
 			stats.returned++;
 			store_sched_set(qe, QEVP_SCHEDULED);
 			break;
-		case K_OK:
-		case K_DROP:
-			if (store_envelope_delete(b->msgid, ev->idx) == -1)
-				log_warn("%016llx queue: cannot delete "
-				    "envelope %u", (unsigned long long)b->msgid,
-				    ev->idx);
-			break;
 		case K_DELAY:
-			ev->warned = delay_ok;
-			/* FALLTHROUGH */
 		case K_RETRY:
-			if (store_envelope_update(ev) == -1) {
+			if (!applied && store_envelope_update(ev) == -1) {
 				log_warn("%016llx queue: cannot update "
 				    "envelope %u", (unsigned long long)b->msgid,
 				    ev->idx);
@@ -913,6 +933,8 @@ batch_finish(struct batch *b, int gone)
 			break;
 		}
 	}
+	free(dels);
+	free(repls);
 	queue_sync_request();
 	free(fail);
 	free(delay);
@@ -1008,7 +1030,7 @@ scheduler_committed(uint64_t msgid, int err)
 {
 	struct pbounce	*pb;
 	struct qevp	*qe;
-	size_t		 i;
+	size_t		 i, k;
 	time_t		 now;
 
 	TAILQ_FOREACH(pb, &pbounces, entry)
@@ -1018,6 +1040,16 @@ scheduler_committed(uint64_t msgid, int err)
 		return;
 	TAILQ_REMOVE(&pbounces, pb, entry);
 	now = queue_now();
+	if (err == 0) {
+		/* the envelopes still there, gone in one rewrite */
+		for (i = k = 0; i < pb->n; i++)
+			if (evp_find(pb->msgid, pb->idx[i]) != NULL)
+				pb->idx[k++] = pb->idx[i];
+		pb->n = k;
+		if (k > 0 && store_envelopes_apply(pb->msgid, NULL, 0,
+		    pb->idx, k) == 0)
+			pb->n = 0;
+	}
 	for (i = 0; i < pb->n; i++) {
 		if ((qe = evp_find(pb->msgid, pb->idx[i])) == NULL)
 			continue;

@@ -416,6 +416,67 @@ test_update_delete_sched(void)
 	CHECK(recover() == 0 && store_msg_count() == 1, "after recovery");
 }
 
+/* A batch of results in one rewrite: updates and deletes together,
+ * refused whole when one is wrong, the message gone with its last. */
+static void
+test_apply_batch(void)
+{
+	struct envelope	 e, repl[2];
+	uint32_t	 del[3];
+	uint64_t	 a;
+
+	fresh_spool();
+	a = make_message(6, 1000);
+	CHECK(store_sync(done, NULL) == 1, "sync");
+
+	CHECK(store_envelope_load(a, 1, &repl[0]) == 0 &&
+	    store_envelope_load(a, 4, &repl[1]) == 0, "load");
+	repl[0].attempts = repl[1].attempts = 3;
+	repl[0].nexttry = 2000;
+	repl[1].nexttry = 3000;
+	envelope_set_error(&repl[0], "451 4.4.1 later");
+	del[0] = 0;
+	del[1] = 5;
+	del[2] = 2;
+	CHECK(store_envelopes_apply(a, repl, 2, del, 3) == 0, "apply: %s",
+	    strerror(errno));
+	CHECK(store_msg_find(a)->nlive == 3 && store_evp_count() == 3,
+	    "counts %u %zu", store_msg_find(a)->nlive, store_evp_count());
+	/* refused whole: a deleted one, one named twice, both ways */
+	CHECK(store_envelopes_apply(a, NULL, 0, del, 1) == -1 &&
+	    errno == ENOENT, "a deleted envelope again");
+	del[0] = 3;
+	del[1] = 3;
+	CHECK(store_envelopes_apply(a, NULL, 0, del, 2) == -1 &&
+	    errno == ENOENT, "one deleted twice");
+	CHECK(store_envelopes_apply(a, repl, 1, (uint32_t[]){ 1 }, 1) ==
+	    -1 && errno == ENOENT, "replaced and deleted");
+	CHECK(store_msg_find(a)->nlive == 3, "changed by a refusal");
+	CHECK(store_sync(done, NULL) == 0, "sync");
+
+	CHECK(recover() == 0, "recover");
+	CHECK(store_envelope_load(a, 1, &e) == 0 && e.attempts == 3 &&
+	    e.nexttry == 2000 && strcmp(e.error, "451 4.4.1 later") == 0,
+	    "update 1 lost");
+	CHECK(store_envelope_load(a, 4, &e) == 0 && e.nexttry == 3000,
+	    "update 4 lost");
+	CHECK(store_envelope_load(a, 0, &e) == -1 &&
+	    store_envelope_load(a, 2, &e) == -1 &&
+	    store_envelope_load(a, 5, &e) == -1, "a deleted one is back");
+	CHECK(store_envelope_load(a, 3, &e) == 0 && e.attempts == 0,
+	    "an untouched one changed");
+	CHECK(store_msg_find(a)->nlive == 3, "nlive %u after recovery",
+	    store_msg_find(a)->nlive);
+	/* the last three at once: the message goes */
+	del[0] = 1;
+	del[1] = 3;
+	del[2] = 4;
+	CHECK(store_envelopes_apply(a, NULL, 0, del, 3) == 0, "last ones");
+	CHECK(store_msg_find(a) == NULL && store_msg_count() == 0,
+	    "message outlived its envelopes");
+	CHECK(recover() == 0 && store_msg_count() == 0, "back after recovery");
+}
+
 static void
 test_corrupt(void)
 {
@@ -924,6 +985,7 @@ main(void)
 	RUN(test_per_file_sync);
 	RUN(test_remove);
 	RUN(test_update_delete_sched);
+	RUN(test_apply_batch);
 	RUN(test_corrupt);
 	RUN(test_crash_commit);
 	RUN(test_crash_update_remove);
