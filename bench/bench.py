@@ -1333,9 +1333,11 @@ class Bench:
                 t1 = time.monotonic()
         finally:
             d.stop()
-            log(f"bench: {d.label}: {ready.get('ready', 0)} of {count} idle "
-                f"opened in {ready.get('elapsed', 0):.1f} s; closed in "
-                f"{t1 - t0:.1f} s, stopped in {time.monotonic() - t1:.1f} s")
+            if t1:
+                log(f"bench: {d.label}: {ready.get('ready', 0)} of {count} "
+                    f"idle opened in {ready.get('elapsed', 0):.1f} s; closed "
+                    f"in {t1 - t0:.1f} s, stopped in "
+                    f"{time.monotonic() - t1:.1f} s")
         return complete
 
     def idle_runs(self, d, count, wait, key):
@@ -1872,7 +1874,9 @@ def main():
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
+    # also when started in the background, where SIGINT comes ignored
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     b = Bench(args)
     try:
         b.main()
