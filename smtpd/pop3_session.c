@@ -40,12 +40,10 @@
 #include "smtp_control.h"
 #include "pop3.h"
 
-#ifndef LOGIN_BLOCKED
-#define LOGIN_BLOCKED		4	/* until auth_imsg.h has it */
-#endif
-
 #define POP3_FILE_CHUNK		(16 * 1024)
 #define POP3_OUT_HIWAT		(64 * 1024)	/* stop reading the file */
+#define POP3_READ_MAX		(4 * 1024)	/* input held; a longer line
+						 * closes the session */
 
 enum pop3_state {
 	P3S_NEW,		/* before the greeting (pop3s) */
@@ -167,7 +165,7 @@ pop3_session_new(struct smtp_listener *l, int fd,
 	io_set_callback(s->io, pop3_io, s);
 	io_set_fd(s->io, fd);
 	io_set_timeout(s->io, POP3_TIMEOUT);
-	io_set_read_max(s->io, 4 * 1024);
+	io_set_read_max(s->io, POP3_READ_MAX);
 	log_info("%08x pop3 event=connect address=%s port=%u", s->id,
 	    s->addr, l->port);
 	if (l->flags & LISTEN_POP3S) {
@@ -311,7 +309,7 @@ pop3_process(struct pop3_session *s)
 	while (s->wait == P3W_NONE && s->state != P3S_QUIT &&
 	    s->state != P3S_TLS && s->state != P3S_NEW) {
 		if ((line = io_getline(s->io, &len)) == NULL) {
-			if (io_datalen(s->io) >= 4 * 1024) {
+			if (io_datalen(s->io) >= POP3_READ_MAX) {
 				io_drop(s->io, io_datalen(s->io));
 				pop3_error(s, "Line too long");
 				pop3_close(s);
