@@ -85,7 +85,6 @@ static int	 maildir_prepare(const char *);
 static int	 maildir_write(struct mbx_batch *, const struct envelope *,
 		    const char *, char *, size_t);
 static int	 mkdir_one(const char *, int *);
-static int	 dir_sync(const char *);
 static int	 write_all(int, const char *, size_t);
 static int	 errno_status(int, char *, const char *, const char *);
 
@@ -330,8 +329,8 @@ errno_status(int err, char *reply, const char *what, const char *where)
 }
 
 /* fsync a folder, so that the names in it are durable. */
-static int
-dir_sync(const char *path)
+int
+mailbox_dir_sync(const char *path)
 {
 	int	 fd, saved;
 
@@ -420,7 +419,7 @@ maildir_prepare(const char *path)
 			/* its name in its parent */
 			if (last != NULL)
 				*last = '\0';
-			if (dir_sync(last != NULL ? buf : ".") == -1)
+			if (mailbox_dir_sync(last != NULL ? buf : ".") == -1)
 				return -1;
 			if (last != NULL)
 				*last = '/';
@@ -435,7 +434,7 @@ maildir_prepare(const char *path)
 		if (mkdir_one(buf, &made) == -1)
 			return -1;
 	}
-	return dir_sync(path);
+	return mailbox_dir_sync(path);
 }
 
 static int
@@ -547,7 +546,7 @@ maildir_write(struct mbx_batch *b, const struct envelope *e,
 		goto fail;
 	}
 	(void)snprintf(dst, sizeof(dst), "%s/new", dir);
-	if (dir_sync(dst) == -1) {
+	if (mailbox_dir_sync(dst) == -1) {
 		/* The rename may not survive a crash: deliver again. */
 		saved = errno;
 		(void)snprintf(dst, sizeof(dst), "%s/new/%s", dir, newname);

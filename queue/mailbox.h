@@ -14,6 +14,9 @@ struct ipc_msg;
 extern struct config	*mailbox_conf;
 extern char		 mailbox_root[CONFIG_PATH_MAX];
 
+/* fsync a folder (its names are durable): 0, or -1 with errno. */
+int	 mailbox_dir_sync(const char *);
+
 /* The accept rule of a domain (ASCII case-insensitive), or NULL. */
 const struct accept_rule *mailbox_rule_for(const char *);
 

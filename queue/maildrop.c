@@ -401,19 +401,6 @@ drop_fetch(struct maildrop *d, uint32_t idx)
 		fatal("IMSG_MAILBOX_POP3_FILE");
 }
 
-/* fsync a folder: the unlinks in it are durable. */
-static int
-sync_dir(const char *path)
-{
-	int	 fd, r;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 static void
 drop_update(struct maildrop *d)
 {
@@ -442,10 +429,10 @@ drop_update(struct maildrop *d)
 			dirty_cur = 1;
 	}
 	(void)snprintf(path, sizeof(path), "%s/new", d->path);
-	if (dirty_new && sync_dir(path) == -1)
+	if (dirty_new && mailbox_dir_sync(path) == -1)
 		log_warn("%08x mailbox: fsync %s", d->id, path);
 	(void)snprintf(path, sizeof(path), "%s/cur", d->path);
-	if (dirty_cur && sync_dir(path) == -1)
+	if (dirty_cur && mailbox_dir_sync(path) == -1)
 		log_warn("%08x mailbox: fsync %s", d->id, path);
 	log_info("%08x mailbox event=pop3-update maildir=%s removed=%u "
 	    "failed=%u", d->id, d->path, removed, failed);
