@@ -72,7 +72,6 @@ static void	 walk_free(struct qctl_walk *);
 static void	 walk_start(uint32_t, uint64_t, uint32_t);
 static void	 walk_run(struct qctl_walk *);
 static int	 walk_frame(struct qctl_walk *, int *);
-static struct qevp *index_evp(struct qmsg *, uint32_t);
 static const char *state_name(int);
 static const char *dest_name(uint32_t);
 static void	 addr_text(const struct mailaddr *, char *, size_t);
@@ -274,7 +273,7 @@ walk_frame(struct qctl_walk *w, int *done)
 		for (i = 0; i < nevps; i++) {
 			e = &evps[i];
 			if (e->idx < w->idx ||
-			    (qe = index_evp(qm, e->idx)) == NULL ||
+			    (qe = store_msg_evp(qm, e->idx)) == NULL ||
 			    qe->state == QEVP_DONE)
 				continue;
 			addr_text(&e->sender, from, sizeof(from));
@@ -324,24 +323,6 @@ walk_frame(struct qctl_walk *w, int *done)
 	}
 	w->unread++;
 	return 0;
-}
-
-/* The index entry of a message's envelope, by its idx. */
-static struct qevp *
-index_evp(struct qmsg *qm, uint32_t idx)
-{
-	size_t	 lo = 0, hi = qm->nevp, mid;
-
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (qm->evp[mid].idx == idx)
-			return &qm->evp[mid];
-		if (qm->evp[mid].idx < idx)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 static const char *

@@ -144,7 +144,6 @@ static struct qmsg *qmsg_new(uint64_t, uint64_t, const struct envelope *,
 		    size_t);
 static void	 index_insert(struct qmsg *);
 static void	 index_remove(struct qmsg *);
-static struct qevp *qmsg_evp(struct qmsg *, uint32_t);
 static int	 rewrite(struct qmsg *, const struct envelope *, size_t,
 	    const uint32_t *, size_t);
 static int	 recover_incoming(void);
@@ -535,8 +534,8 @@ index_remove(struct qmsg *qm)
 	nmsgs--;
 }
 
-static struct qevp *
-qmsg_evp(struct qmsg *qm, uint32_t idx)
+struct qevp *
+store_msg_evp(struct qmsg *qm, uint32_t idx)
 {
 	size_t	 lo = 0, hi = qm->nevp, mid;
 
@@ -1305,14 +1304,14 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 	}
 	/* each named once, live, and not both replaced and deleted */
 	for (i = 0; i < ndel; i++)
-		if ((e = qmsg_evp(qm, del[i])) == NULL ||
+		if ((e = store_msg_evp(qm, del[i])) == NULL ||
 		    e->state == QEVP_DONE || idx_in(del[i], del, i)) {
 			errno = ENOENT;
 			return -1;
 		}
 	for (i = 0; i < nrepl; i++) {
 		if (repl[i].msgid != id ||
-		    (e = qmsg_evp(qm, repl[i].idx)) == NULL ||
+		    (e = store_msg_evp(qm, repl[i].idx)) == NULL ||
 		    e->state == QEVP_DONE || idx_in(repl[i].idx, del, ndel)) {
 			errno = ENOENT;
 			return -1;
@@ -1328,7 +1327,7 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 	if (rewrite(qm, repl, nrepl, del, ndel) == -1)
 		return -1;
 	for (i = 0; i < ndel; i++) {
-		e = qmsg_evp(qm, del[i]);
+		e = store_msg_evp(qm, del[i]);
 		if (e->state == QEVP_SCHEDULED)
 			RB_REMOVE(qsched_tree, &sched, e);
 		e->state = QEVP_DONE;
@@ -1336,7 +1335,7 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 		nevps--;
 	}
 	for (i = 0; i < nrepl; i++) {
-		e = qmsg_evp(qm, repl[i].idx);
+		e = store_msg_evp(qm, repl[i].idx);
 		e->attempts = repl[i].attempts;
 		store_sched_retime(e, repl[i].nexttry);
 	}

@@ -149,6 +149,8 @@ uint64_t store_domain_hash(const char *);
 
 /* The index. */
 struct qmsg	*store_msg_find(uint64_t);
+/* The index entry of a message's envelope, by its idx, or NULL. */
+struct qevp	*store_msg_evp(struct qmsg *, uint32_t);
 struct qmsg	*store_msg_first(void);		/* by msgid */
 struct qmsg	*store_msg_next(struct qmsg *);
 /* The first message whose id is msgid or after it, or NULL: a listing
