@@ -13,11 +13,14 @@
  *			tls_close(), then shutdown(SHUT_WR)
  *	DEAD		after IO_DISCONNECTED or IO_ERROR: nothing more
  *
- * One non-persistent libevent event per io.  io_dispatch() handles one
+ * One persistent libevent event per io.  io_dispatch() handles one
  * wake-up and io_reload() re-arms the event for what the state waits
- * for.  While a dispatch runs (the callback included) re-arming is
- * left to its end, so an application writing fifty replies from its
- * callback costs one event_add(), not fifty.
+ * for, only when that changed: a session that goes on waiting to read
+ * costs no epoll_ctl() per command (libevent restarts a persistent
+ * event's timeout at each wake-up, so the timeout stays one of
+ * inactivity; io_set_timeout() re-arms it).  While a dispatch runs (the callback included)
+ * re-arming is left to its end, so an application writing fifty
+ * replies from its callback costs one re-arm at most, not fifty.
  *
  * With TLS, a read may need writability and a write readability:
  * rwant and wwant hold what each side waits for (EV_READ / EV_WRITE,
@@ -94,6 +97,7 @@ enum io_state {
 #define IO_F_HS_STARTED		0x0040	/* tls_handshake() called */
 #define IO_F_NOSOCK		0x0080	/* not a socket: writev() */
 #define IO_F_EVSET		0x0100	/* event_set() done once */
+#define IO_F_REARM		0x0200	/* timeout set in a dispatch */
 
 struct io_chunk {
 	TAILQ_ENTRY(io_chunk)	 entry;
@@ -249,6 +253,8 @@ io_set_timeout(struct io *io, int msec)
 	io->timeout = msec < 0 ? -1 : msec;
 	if (!io->dispatching)
 		io_arm(io, 1);
+	else
+		io->flags |= IO_F_REARM;
 }
 
 void
@@ -1126,7 +1132,7 @@ static void
 io_dispatch(int fd, short ev, void *arg)
 {
 	struct io	*io = arg;
-	int		 freed = 0;
+	int		 freed = 0, force;
 
 	(void)fd;
 	io->dispatching = 1;
@@ -1156,14 +1162,31 @@ io_dispatch(int fd, short ev, void *arg)
 		return;
 	io->dispatching = 0;
 	io_ibuf_shrink(io);
-	io_arm(io, 1);
+	force = (io->flags & IO_F_REARM) != 0;
+	io->flags &= ~IO_F_REARM;
+	io_arm(io, force);
 }
 
+/*
+ * Output queued outside a dispatch (a reply after an answer from
+ * another process, a greeting) is written at the end of the event
+ * loop's pass: the event is activated as if the socket had said it
+ * was writable, which it nearly always is.  Arming EV_WRITE instead
+ * would cost an epoll_ctl() to add it and another to take it away.
+ * Only UP and CLOSING write from a dispatch: CONNECTING and HANDSHAKE
+ * wait for the socket itself.
+ */
 static void
 io_reload(struct io *io)
 {
-	if (!io->dispatching)
-		io_arm(io, 0);
+	if (io->dispatching)
+		return;
+	if ((io->flags & IO_F_EVSET) && io_can_write(io) &&
+	    (io->state == IO_S_UP || io->state == IO_S_CLOSING)) {
+		event_active(&io->ev, EV_WRITE, 1);
+		return;
+	}
+	io_arm(io, 0);
 }
 
 /*
@@ -1228,7 +1251,8 @@ io_arm(struct io *io, int force)
 	    ((cur & EV_TIMEOUT) != 0) != (tvp != NULL)) {
 		if (io->flags & IO_F_EVSET)
 			event_del(&io->ev);
-		event_set(&io->ev, io->fd, events, io_dispatch, io);
+		event_set(&io->ev, io->fd, events | EV_PERSIST, io_dispatch,
+		    io);
 		io->flags |= IO_F_EVSET;
 		if (events != 0 || tvp != NULL)
 			event_add(&io->ev, tvp);

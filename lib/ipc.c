@@ -78,6 +78,20 @@ struct ipc_names {
 static struct ipc_names	*ipc_names;
 static size_t		 ipc_nnames;
 
+/*
+ * Output is written at the end of the event loop's pass, not when it
+ * is queued: ipc_close() puts the channel on this list and activates
+ * ipc_later_ev, which libevent runs after the callbacks already active
+ * in this pass.  So the frames that one pass queues on a channel leave
+ * in one sendmsg(), and a channel that can take them (the usual case)
+ * never has EV_WRITE added and removed: two epoll_ctl() per frame,
+ * before.  Only when the socket is full does the channel wait for
+ * EV_WRITE.
+ */
+static TAILQ_HEAD(, ipc) ipc_dirty = TAILQ_HEAD_INITIALIZER(ipc_dirty);
+static struct event	 ipc_later_ev;
+static int		 ipc_later_active;
+
 static pid_t		 ipc_pid;
 static const char	*ipc_badmsg = "malformed frame";
 
@@ -88,6 +102,8 @@ static void	 ipc_bad(struct ipc_msg *, const char *, const char *)
 		    __attribute__((__noreturn__));
 static void	 ipc_teardown(struct ipc *, int);
 static void	 ipc_dispatch(int, short, void *);
+static void	 ipc_write_later(struct ipc *);
+static void	 ipc_write_dirty(int, short, void *);
 
 void
 ipc_init(struct ipc *ipc, int fd, const char *name)
@@ -112,6 +128,10 @@ ipc_clear(struct ipc *ipc)
 	for (f = ipc_frames; f != NULL; f = f->prev)
 		if (f->ipc == ipc)
 			f->gone = 1;
+	if (ipc->dirty) {
+		TAILQ_REMOVE(&ipc_dirty, ipc, dirty_entry);
+		ipc->dirty = 0;
+	}
 	if (ipc->evset) {
 		event_del(&ipc->ev);
 		ipc->evset = 0;
@@ -308,8 +328,45 @@ ipc_close(struct ipc_obuf *ob)
 	ipc->outcount++;
 	ipc->outbytes += ob->len;
 	if (ipc->evset)
-		ipc_event_update(ipc);
+		ipc_write_later(ipc);
 	return 0;
+}
+
+static void
+ipc_write_later(struct ipc *ipc)
+{
+	if (!ipc->dirty) {
+		TAILQ_INSERT_TAIL(&ipc_dirty, ipc, dirty_entry);
+		ipc->dirty = 1;
+	}
+	if (!ipc_later_active) {
+		/* Set each time: it binds to the current event base. */
+		event_set(&ipc_later_ev, -1, 0, ipc_write_dirty, NULL);
+		event_active(&ipc_later_ev, EV_TIMEOUT, 1);
+		ipc_later_active = 1;
+	}
+}
+
+/* The end of the pass: write what each channel queued. */
+static void
+ipc_write_dirty(int fd, short event, void *arg)
+{
+	struct ipc	*ipc;
+
+	(void)fd;
+	(void)event;
+	(void)arg;
+	ipc_later_active = 0;
+	while ((ipc = TAILQ_FIRST(&ipc_dirty)) != NULL) {
+		TAILQ_REMOVE(&ipc_dirty, ipc, dirty_entry);
+		ipc->dirty = 0;
+		if (ipc->outcount > 0 && ipc_write(ipc) == -1) {
+			/* The closer may free it, and clear others. */
+			ipc_teardown(ipc, errno);
+			continue;
+		}
+		ipc_event_update(ipc);
+	}
 }
 
 static void

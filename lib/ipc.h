@@ -81,6 +81,8 @@ struct ipc {
 	struct event	 ev;
 	short		 events;	/* current event mask */
 	int		 evset;		/* event registered */
+	int		 dirty;		/* on the list of ipc_write_later() */
+	TAILQ_ENTRY(ipc) dirty_entry;
 	ipc_handler	 handler;
 	ipc_closer	 closer;
 	void		*arg;
