@@ -37,11 +37,25 @@
  * goes back, a recipient may be tried again, nothing is lost.  The
  * rename never exposes a torn file because its data was synced first.
  *
- * Removal unlinks envelopes first (the message is then no longer
+ * Removal renames queue/<hh>/<msgid> to free/<msgid> (the message is
+ * no longer committed), unlinks the body and any envelopes.new there,
+ * and truncates envelopes to nothing: the folder and the envelopes
+ * file, two of the three inodes of a message, wait in free/ for the
+ * next store_create(), which renames one to incoming/<msgid> instead
+ * of making a folder.  The body is never reused: delivery may still
+ * read a removed message through its descriptor, and must not see
+ * another's.  Why: inode allocation was most of the queue's CPU time
+ * (ext4 scans past every inode freed in the last seconds, minutes when
+ * its table is dirty, before it reuses one: a relay that deletes as
+ * fast as it accepts paid that scan three times a message).  At most
+ * STORE_FREE_MAX folders wait; past that, and when the rename fails,
+ * removal unlinks envelopes first (the message is then no longer
  * readable as committed), then the body, then the folder; a crash in
  * between leaves a folder without envelopes, which recovery finishes
- * removing.  Removals are not synced: after a power cut a delivered
- * message may come back and be delivered again, never the reverse.
+ * removing.  Recovery empties what it finds in free/ the same way and
+ * keeps it for reuse.  Removals are not synced: after a power cut a
+ * delivered message may come back and be delivered again, never the
+ * reverse.
  *
  * syncfs() reports writeback errors since Linux 5.8 (errseq on the
  * superblock).  It also writes back whatever else is dirty on the
@@ -82,6 +96,7 @@
 #define DIR_INCOMING	"incoming"
 #define DIR_QUEUE	"queue"
 #define DIR_CORRUPT	"corrupt"
+#define DIR_FREE	"free"
 #define F_MESSAGE	"message"
 #define F_ENVELOPES	"envelopes"
 #define F_NEW		"envelopes.new"
@@ -112,12 +127,20 @@ static struct pendingq		 prepared = TAILQ_HEAD_INITIALIZER(prepared);
 static uint64_t			*updates;	/* msgids with envelopes.new */
 static size_t			 nupdates, updates_cap;
 static size_t			 nmsgs, nevps;
+static uint64_t			 freeq[STORE_FREE_MAX];	/* names in free/ */
+static size_t			 nfree, free_max = STORE_FREE_MAX;
 static int			 spoolfd = -1;
 static struct store_stats	 stats;
 
 #ifdef PORTCULLIS_REGRESS
 void	(*store_test_step)(int);
 int	 store_test_per_file_sync;
+
+void
+store_test_free_max(size_t n)
+{
+	free_max = n < STORE_FREE_MAX ? n : STORE_FREE_MAX;
+}
 #define STEP(n)	do {							\
 	if (store_test_step != NULL)					\
 		store_test_step(n);					\
@@ -130,6 +153,7 @@ static int	 qevp_cmp(struct qevp *, struct qevp *);
 static int	 qmsg_cmp(struct qmsg *, struct qmsg *);
 static void	 path_incoming(char *, uint64_t, const char *);
 static void	 path_queue(char *, uint64_t, const char *);
+static void	 path_free(char *, uint64_t, const char *);
 static int	 rm_msgdir(const char *);
 static int	 read_file(const char *, char **, size_t *);
 static int	 write_file(const char *, const char *, size_t, int);
@@ -147,6 +171,10 @@ static void	 index_remove(struct qmsg *);
 static int	 rewrite(struct qmsg *, const struct envelope *, size_t,
 	    const uint32_t *, size_t);
 static int	 recover_incoming(void);
+static int	 recover_free(void);
+static int	 free_put(uint64_t);
+static int	 free_take(const char *);
+static int	 recycle(const char *, uint64_t);
 static void	 recover_bucket(int);
 static void	 recover_message(int, const char *, uint64_t);
 static void	 move_corrupt(int, const char *, const char *);
@@ -195,6 +223,13 @@ path_queue(char *buf, uint64_t id, const char *file)
 	(void)snprintf(buf, PATH_LEN, DIR_QUEUE "/%02x/%016llx%s%s",
 	    (unsigned)(id & 0xff), (unsigned long long)id, file ? "/" : "",
 	    file ? file : "");
+}
+
+static void
+path_free(char *buf, uint64_t id, const char *file)
+{
+	(void)snprintf(buf, PATH_LEN, DIR_FREE "/%016llx%s%s",
+	    (unsigned long long)id, file ? "/" : "", file ? file : "");
 }
 
 static int
@@ -588,6 +623,12 @@ store_msg_count(void)
 }
 
 size_t
+store_free_count(void)
+{
+	return nfree;
+}
+
+size_t
 store_evp_count(void)
 {
 	return nevps;
@@ -646,7 +687,8 @@ store_init(void)
 
 	if ((mkdir(DIR_INCOMING, 0700) == -1 && errno != EEXIST) ||
 	    (mkdir(DIR_QUEUE, 0700) == -1 && errno != EEXIST) ||
-	    (mkdir(DIR_CORRUPT, 0700) == -1 && errno != EEXIST)) {
+	    (mkdir(DIR_CORRUPT, 0700) == -1 && errno != EEXIST) ||
+	    (mkdir(DIR_FREE, 0700) == -1 && errno != EEXIST)) {
 		log_warn("spool: mkdir");
 		return -1;
 	}
@@ -662,7 +704,7 @@ store_init(void)
 		log_warn("spool: open");
 		return -1;
 	}
-	if (recover_incoming() == -1)
+	if (recover_incoming() == -1 || recover_free() == -1)
 		return -1;
 	before = nmsgs;
 	for (i = 0; i < 256; i++)
@@ -689,6 +731,7 @@ store_close(void)
 	free(updates);
 	updates = NULL;
 	nupdates = updates_cap = 0;
+	nfree = 0;
 	if (spoolfd != -1)
 		close(spoolfd);
 	spoolfd = -1;
@@ -725,6 +768,125 @@ recover_incoming(void)
 	}
 	closedir(d);
 	return 0;
+}
+
+/*
+ * What waits in free/ for reuse, after a restart: empty each folder
+ * (a crash may have left a removed message whole there) and keep it;
+ * remove what is not ours or beyond the bound.
+ */
+static int
+recover_free(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[PATH_LEN + 256];
+	uint64_t	 id;
+	int		 n;
+
+	if ((d = opendir(DIR_FREE)) == NULL) {
+		log_warn("spool: opendir " DIR_FREE);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (parse_msgid(de->d_name, &id) == 0 && free_put(id) == 0)
+			continue;
+		n = snprintf(path, sizeof(path), DIR_FREE "/%s", de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			continue;
+		if (rm_msgdir(path) == -1)
+			log_warn("spool: cannot remove %s", path);
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * free/<id> is a removed message's folder: unlink its body and any
+ * envelopes.new, leave an empty envelopes file, and keep it.  0, or -1
+ * when it was not kept (full, or something there we cannot empty: the
+ * caller removes it).
+ */
+static int
+free_put(uint64_t id)
+{
+	char	 path[PATH_LEN];
+	int	 fd;
+
+	if (nfree >= free_max)
+		return -1;
+	path_free(path, id, F_MESSAGE);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	path_free(path, id, F_NEW);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	path_free(path, id, F_ENVELOPES);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	(void)close(fd);
+	freeq[nfree++] = id;
+	return 0;
+}
+
+/*
+ * Move the folder `from' (a removed or rolled back message <id>) to
+ * free/ for reuse.  -1 when the pool is full or the rename failed:
+ * `from' is as it was.  Otherwise 0, and `from' is gone: kept in
+ * free/, or removed when it could not be emptied.
+ */
+static int
+recycle(const char *from, uint64_t id)
+{
+	char	 to[PATH_LEN];
+
+	if (nfree >= free_max)
+		return -1;
+	path_free(to, id, NULL);
+	if (rename(from, to) == -1) {
+		if (errno != ENOENT)
+			log_warn("spool: rename %s", from);
+		return -1;
+	}
+	STEP(STORE_STEP_REMOVE);
+	if (free_put(id) == 0)
+		return 0;
+	if (rm_msgdir(to) == -1)
+		log_warn("spool: cannot remove %s", to);
+	return 0;
+}
+
+/*
+ * Rename a folder waiting in free/ to `to' (incoming/<msgid>).  0; or
+ * -1: EEXIST when `to' exists (the folder stays in free/), ENOENT when
+ * there is none to take.
+ */
+static int
+free_take(const char *to)
+{
+	char	 from[PATH_LEN];
+
+	while (nfree > 0) {
+		path_free(from, freeq[nfree - 1], NULL);
+		if (rename(from, to) == 0) {
+			nfree--;
+			stats.recycled++;
+			return 0;
+		}
+		if (errno == EEXIST || errno == ENOTEMPTY) {
+			errno = EEXIST;
+			return -1;
+		}
+		log_warn("spool: rename %s", from);
+		(void)rm_msgdir(from);
+		nfree--;
+	}
+	errno = ENOENT;
+	return -1;
 }
 
 static void
@@ -873,7 +1035,8 @@ store_create(uint64_t *msgidp, int *fdp)
 		if (store_msg_find(id) != NULL)
 			continue;
 		path_incoming(path, id, NULL);
-		if (mkdir(path, 0700) == -1) {
+		if (free_take(path) == -1 &&
+		    (errno == EEXIST || mkdir(path, 0700) == -1)) {
 			if (errno == EEXIST)
 				continue;
 			return -1;
@@ -883,7 +1046,7 @@ store_create(uint64_t *msgidp, int *fdp)
 		    0600)) == -1) {
 			saved = errno;
 			path_incoming(path, id, NULL);
-			(void)rmdir(path);
+			(void)rm_msgdir(path);
 			errno = saved;
 			return -1;
 		}
@@ -910,7 +1073,7 @@ store_rollback(uint64_t id)
 		}
 	}
 	path_incoming(path, id, NULL);
-	if (rm_msgdir(path) == -1)
+	if (recycle(path, id) == -1 && rm_msgdir(path) == -1)
 		log_warn("spool: cannot remove %s", path);
 }
 
@@ -943,8 +1106,9 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 	}
 	if (file_build(id, size, evp, n, &buf, &len) == -1)
 		return -1;
+	/* O_TRUNC: a folder from free/ has an empty one. */
 	path_incoming(path, id, F_ENVELOPES);
-	if (write_file(path, buf, len, O_EXCL) == -1) {
+	if (write_file(path, buf, len, O_TRUNC) == -1) {
 		saved = errno;
 		free(buf);
 		errno = saved;
@@ -1176,6 +1340,9 @@ store_remove(uint64_t id)
 		errno = ENOENT;
 		return -1;
 	}
+	path_queue(path, id, NULL);
+	if (recycle(path, id) == 0)
+		goto done;
 	path_queue(path, id, F_ENVELOPES);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return -1;
@@ -1189,6 +1356,7 @@ store_remove(uint64_t id)
 	path_queue(path, id, NULL);
 	if (rmdir(path) == -1)
 		log_warn("spool: rmdir %s", path);
+ done:
 	index_remove(qm);
 	free(qm);
 	return 0;

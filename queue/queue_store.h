@@ -14,6 +14,9 @@
  *					directory exists under queue/
  *	queue/<hh>/<msgid>/envelopes.new  an update not yet renamed
  *	corrupt/<msgid>			what recovery could not read
+ *	free/<msgid>/envelopes		a removed message's folder, with
+ *					an empty envelopes file, waiting
+ *					for store_create() to reuse it
  *
  * msgid is 64 bits: the high 32 the time in seconds (so ids sort by
  * age), the low 32 random; <msgid> is %016llx and <hh> its lowest byte
@@ -47,6 +50,7 @@
 #include "envelope_io.h"
 
 #define STORE_MAX_RCPTS		1000	/* envelopes of one message */
+#define STORE_FREE_MAX		4096	/* folders kept in free/ */
 #define STORE_FILE_MAX		(64 + STORE_MAX_RCPTS * (ENVELOPE_DUMP_MAX + 1))
 
 /*
@@ -98,7 +102,8 @@ int	 store_init(void);
 void	 store_close(void);
 
 /* A new message: incoming/<msgid>/message, opened for writing
- * (O_CREAT|O_EXCL, 0600, O_CLOEXEC).  0, or -1 with errno. */
+ * (O_CREAT|O_EXCL, 0600, O_CLOEXEC), in a folder from free/ when one
+ * waits there.  0, or -1 with errno. */
 int	 store_create(uint64_t *, int *);
 /* Drop a message that was created and not committed. */
 void	 store_rollback(uint64_t);
@@ -158,6 +163,7 @@ struct qmsg	*store_msg_next(struct qmsg *);
 struct qmsg	*store_msg_nfind(uint64_t);
 size_t		 store_msg_count(void);
 size_t		 store_evp_count(void);		/* live envelopes */
+size_t		 store_free_count(void);	/* folders in free/ */
 /* The next envelope due (smallest nexttry), or NULL; then the next. */
 struct qevp	*store_sched_first(void);
 struct qevp	*store_sched_next(struct qevp *);
@@ -173,6 +179,7 @@ struct store_stats {
 	uint64_t	 recovered;
 	uint64_t	 removed_incoming;
 	uint64_t	 corrupt;
+	uint64_t	 recycled;	/* folders reused from free/ */
 };
 const struct store_stats *store_stats(void);
 
@@ -190,6 +197,8 @@ extern void	(*store_test_step)(int);
 /* Test builds: 1 forces the per-file fsync() path of systems without
  * syncfs() (OpenBSD), so that Linux runs it too. */
 extern int	 store_test_per_file_sync;
+/* Test builds: keep at most n folders in free/ (STORE_FREE_MAX). */
+void		 store_test_free_max(size_t);
 #endif
 
 #endif

@@ -211,6 +211,47 @@ def test_remove(make_daemon):
     assert stats(d)["queue.messages"] == 0
 
 
+def test_a_removed_message_folder_is_reused(make_daemon):
+    """Removal keeps a message's folder and envelopes file in the
+    spool's free/ (the body goes); the next message is written into
+    them, and a restart keeps them for reuse."""
+    d = make_daemon(hold=True)
+    a = submit(d, "alice@example.org", ["bob@remote.test"])
+    tempfails(d, 1)
+    folder = os.path.join(d.spool, "queue", a[-2:], a)
+    ino = os.stat(folder).st_ino
+    d.ctl("remove", a, check=True)
+    assert msgdirs(d) == []
+    assert os.listdir(os.path.join(d.spool, "free")) == [a]
+    kept = os.path.join(d.spool, "free", a)
+    assert os.listdir(kept) == ["envelopes"]
+    assert os.path.getsize(os.path.join(kept, "envelopes")) == 0
+    st = stats(d)
+    assert st["store.free"] == 1 and st["store.recycled"] == 0
+
+    other = MSG.replace(b"Subject: queue control",
+                        b"Subject: the next").replace(
+                            b"Bob <bob@remote.test>", b"Dave <dave@remote.test>")
+    b = submit(d, "carol@example.org", ["dave@remote.test"], data=other)
+    assert msgdirs(d) == [b]
+    assert os.stat(os.path.join(d.spool, "queue", b[-2:], b)).st_ino == ino
+    assert os.listdir(os.path.join(d.spool, "free")) == []
+    st = stats(d)
+    assert st["store.free"] == 0 and st["store.recycled"] == 1
+    shown = d.ctl("show", "message", b, check=True).stdout
+    assert "Subject: the next" in shown and "carol@example.org" in shown
+    assert "queue control" not in shown and "bob@remote.test" not in shown
+
+    tempfails(d, 2)
+    d.ctl("remove", b, check=True)
+    d.stop()
+    d.start()
+    assert stats(d)["store.free"] == 1
+    c = submit(d, "alice@example.org", ["bob@remote.test"])
+    assert msgdirs(d) == [c]
+    assert stats(d)["store.recycled"] == 1
+
+
 def test_remove_refuses_a_message_in_delivery(make_daemon):
     """The relay takes the connection and says nothing: the envelope
     stays in flight, and is not removed under delivery's feet."""
@@ -305,7 +346,7 @@ def test_show_stats_move(make_daemon):
     for key in ("daemon.uptime", "queue.messages", "queue.envelopes",
                 "queue.scheduled", "queue.inflight", "queue.held",
                 "store.commits", "store.syncs", "store.recovered",
-                "delivery.batches", "delivery.ok", "delivery.tempfail",
+                "store.recycled", "store.free", "delivery.batches", "delivery.ok", "delivery.tempfail",
                 "delivery.permfail", "delivery.paused", "smtp.sessions",
                 "smtp.connections", "smtp.messages", "smtp.paused"):
         assert key in before, key

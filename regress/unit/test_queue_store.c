@@ -355,6 +355,117 @@ test_remove(void)
 	    "wrong messages after recovery");
 }
 
+static ino_t
+inode_of(const char *fmt, uint64_t id)
+{
+	char		 path[128];
+	struct stat	 st;
+
+	(void)snprintf(path, sizeof(path), fmt, (unsigned)(id & 0xff),
+	    (unsigned long long)id);
+	return stat(path, &st) == -1 ? 0 : st.st_ino;
+}
+
+/*
+ * A removed message's folder and envelopes file wait in free/ and are
+ * the next message's: no inode made or freed but the body's.
+ */
+static void
+test_recycle(void)
+{
+	uint64_t	 a, b, c, d;
+	ino_t		 dir, env;
+	char		 path[128];
+	struct stat	 st;
+	int		 fd;
+
+	fresh_spool();
+	a = make_message(2, 1);
+	CHECK(store_sync(done, NULL) == 1, "sync");
+	dir = inode_of("queue/%02x/%016llx", a);
+	env = inode_of("queue/%02x/%016llx/envelopes", a);
+	CHECK(dir != 0 && env != 0, "no folder");
+	CHECK(store_remove(a) == 0, "remove");
+	CHECK(store_msg_find(a) == NULL, "removed message in the index");
+	CHECK(inode_of("queue/%02x/%016llx", a) == 0, "still in queue/");
+	CHECK(count_entries("free") == 1 && store_free_count() == 1,
+	    "free/ has %d", count_entries("free"));
+	(void)snprintf(path, sizeof(path), "free/%016llx/message",
+	    (unsigned long long)a);
+	CHECK(access(path, F_OK) == -1 && errno == ENOENT,
+	    "the body kept in free/");
+	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
+	    (unsigned long long)a);
+	CHECK(stat(path, &st) == 0 && st.st_size == 0,
+	    "the envelopes not emptied");
+
+	b = make_message(1, 2);
+	CHECK(b != 0 && b != a, "no second message");
+	(void)snprintf(path, sizeof(path), "incoming/%016llx",
+	    (unsigned long long)b);
+	CHECK(stat(path, &st) == 0 && st.st_ino == dir,
+	    "the new message got a new folder");
+	CHECK(store_sync(done, NULL) == 1, "sync 2");
+	CHECK(message_whole(b, 1), "the second message is not whole");
+	CHECK(inode_of("queue/%02x/%016llx/envelopes", b) == env,
+	    "the envelopes file was not reused");
+	CHECK(count_entries("free") == 0 && store_free_count() == 0,
+	    "free/ not empty");
+	CHECK(store_stats()->recycled == 1, "recycled %llu",
+	    (unsigned long long)store_stats()->recycled);
+
+	/* A rollback keeps its folder too. */
+	CHECK(store_create(&c, &fd) == 0, "create");
+	close(fd);
+	store_rollback(c);
+	CHECK(count_entries("free") == 1 && count_entries("incoming") == 0,
+	    "rollback: free/ %d incoming/ %d", count_entries("free"),
+	    count_entries("incoming"));
+
+	/*
+	 * Recovery: a crash right after a removal's rename leaves the
+	 * whole message in free/; recovery empties it and keeps it, and
+	 * removes what is not a folder of ours.
+	 */
+	d = make_message(3, 3);
+	CHECK(store_sync(done, NULL) == 1, "sync 3");
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx",
+	    (unsigned)(d & 0xff), (unsigned long long)d);
+	{
+		char	 to[128];
+
+		(void)snprintf(to, sizeof(to), "free/%016llx",
+		    (unsigned long long)d);
+		CHECK(rename(path, to) == 0, "rename into free/");
+	}
+	fd = open("free/junk", O_WRONLY | O_CREAT, 0600);
+	CHECK(fd != -1, "junk");
+	close(fd);
+	CHECK(recover() == 0, "recover");
+	CHECK(store_msg_find(d) == NULL && store_msg_find(b) != NULL,
+	    "recovery: wrong messages");
+	/* d took the rolled back folder: d's is the one left. */
+	CHECK(store_free_count() == 1 && count_entries("free") == 1,
+	    "recovery: %zu kept, free/ has %d", store_free_count(),
+	    count_entries("free"));
+	(void)snprintf(path, sizeof(path), "free/%016llx/message",
+	    (unsigned long long)d);
+	CHECK(access(path, F_OK) == -1, "recovery kept a body in free/");
+	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
+	    (unsigned long long)d);
+	CHECK(stat(path, &st) == 0 && st.st_size == 0,
+	    "recovery did not empty the envelopes");
+	CHECK(store_stats()->corrupt == 0, "corrupt");
+
+	/* The bound: past it, a removal deletes the folder. */
+	store_test_free_max(1);
+	CHECK(store_remove(b) == 0, "remove at the bound");
+	CHECK(count_entries("free") == 1 && store_free_count() == 1,
+	    "past the bound: free/ has %d", count_entries("free"));
+	CHECK(inode_of("queue/%02x/%016llx", b) == 0, "not removed");
+	store_test_free_max(STORE_FREE_MAX);
+}
+
 static void
 test_update_delete_sched(void)
 {
@@ -642,23 +753,32 @@ test_crash_update_remove(void)
 		enum crash_op	 op;
 		int		 step;
 		int		 want;	/* attempts; -1: message gone */
+		int		 nth;
+		size_t		 freemax;	/* 0: removal deletes */
 	} rows[] = {
-		{ OP_UPDATE, STORE_STEP_UPDATE_WRITTEN, 0 },
-		{ OP_UPDATE, STORE_STEP_DATA_SYNCED, 0 },
-		{ OP_UPDATE, STORE_STEP_UPDATE_RENAMED, 9 },
-		{ OP_UPDATE, 0, 9 },
-		{ OP_REMOVE, STORE_STEP_REMOVE, -1 },
-		{ OP_REMOVE, 0, -1 },
+		{ OP_UPDATE, STORE_STEP_UPDATE_WRITTEN, 0, 1, STORE_FREE_MAX },
+		{ OP_UPDATE, STORE_STEP_DATA_SYNCED, 0, 1, STORE_FREE_MAX },
+		{ OP_UPDATE, STORE_STEP_UPDATE_RENAMED, 9, 1, STORE_FREE_MAX },
+		{ OP_UPDATE, 0, 9, 1, STORE_FREE_MAX },
+		/* after the rename into free/ */
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, STORE_FREE_MAX },
+		{ OP_REMOVE, 0, -1, 1, STORE_FREE_MAX },
+		/* free/ full: after the envelopes' unlink, the body's */
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, 0 },
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 2, 0 },
+		{ OP_REMOVE, 0, -1, 1, 0 },
 	};
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])); i++) {
+		store_test_free_max(rows[i].freemax);
 		fresh_spool();
 		ids[0] = make_message(2, 1);
 		if (store_sync(done, NULL) != 1) {
 			CHECK(0, "row %d: setup", i);
 			continue;
 		}
-		if (crash_run(rows[i].op, rows[i].step, 1, ids) == -1) {
+		if (crash_run(rows[i].op, rows[i].step, rows[i].nth,
+		    ids) == -1) {
 			CHECK(0, "row %d: child or recovery failed", i);
 			continue;
 		}
@@ -671,6 +791,11 @@ test_crash_update_remove(void)
 			CHECK(access(path, F_OK) == -1 &&
 			    count_entries("corrupt") == 0,
 			    "row %d: leftovers", i);
+			(void)snprintf(path, sizeof(path), "free/%016llx/"
+			    "message", (unsigned long long)ids[0]);
+			CHECK(access(path, F_OK) == -1 &&
+			    count_entries("free") == (rows[i].freemax ? 1 : 0),
+			    "row %d: free/ has %d", i, count_entries("free"));
 			continue;
 		}
 		CHECK(message_whole(ids[0], 2), "row %d: not whole", i);
@@ -678,6 +803,7 @@ test_crash_update_remove(void)
 		    (int)e.attempts == rows[i].want, "row %d: attempts %u "
 		    "want %d", i, e.attempts, rows[i].want);
 	}
+	store_test_free_max(STORE_FREE_MAX);
 }
 
 static void
@@ -984,6 +1110,7 @@ main(void)
 	RUN(test_group_commit);
 	RUN(test_per_file_sync);
 	RUN(test_remove);
+	RUN(test_recycle);
 	RUN(test_update_delete_sched);
 	RUN(test_apply_batch);
 	RUN(test_corrupt);
