@@ -233,8 +233,9 @@ io_set_fd(struct io *io, int fd)
 		fatalx("io_set_fd: the io already has a descriptor");
 	if (fd < 0)
 		fatalx("io_set_fd: bad descriptor %d", fd);
+	/* Most callers made it non-blocking already (accept4, socket). */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1))
 		fatal("io_set_fd: fcntl");
 	io->fd = fd;
 	io->state = IO_S_UP;
@@ -1149,6 +1150,10 @@ io_dispatch(int fd, short ev, void *arg)
 			break;
 		case IO_S_UP:
 			freed = io_dispatch_up(io, ev);
+			/* Closed by the callback (QUIT, 421): the last reply
+			 * goes now, without arming EV_WRITE to send it. */
+			if (!freed && io->state == IO_S_CLOSING)
+				freed = io_dispatch_closing(io);
 			break;
 		case IO_S_CLOSING:
 			freed = io_dispatch_closing(io);
@@ -1246,7 +1251,12 @@ io_arm(struct io *io, int force)
 
 	cur = (io->flags & IO_F_EVSET) ? event_pending(&io->ev,
 	    EV_READ | EV_WRITE | EV_TIMEOUT, NULL) : 0;
-	if (force || cur == 0 ||
+	if (cur != 0 && (cur & (EV_READ | EV_WRITE)) == events &&
+	    events != 0 && tvp != NULL && (force || !(cur & EV_TIMEOUT))) {
+		/* Only the timer changes: adding a pending event again
+		 * reschedules its timeout and leaves epoll alone. */
+		event_add(&io->ev, tvp);
+	} else if (force || cur == 0 ||
 	    (cur & (EV_READ | EV_WRITE)) != events ||
 	    ((cur & EV_TIMEOUT) != 0) != (tvp != NULL)) {
 		if (io->flags & IO_F_EVSET)

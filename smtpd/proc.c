@@ -163,7 +163,7 @@ proc_compose(enum proc_id id, uint32_t type, uint32_t peerid, int fd,
 			close(fd);
 		return -1;
 	}
-	ipc_event_update(ch);
+	/* ipc_close() has it written at the end of the loop's pass. */
 	return 0;
 }
 
