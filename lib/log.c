@@ -18,6 +18,12 @@ static int	 verbose;
 static const char *procname = "smtpd";
 static log_sink	 sink;
 
+/* Lines to stderr held by log_hold(1), written by log_hold(0). */
+#define LOG_HOLD_MAX	16384
+static char	 holdbuf[LOG_HOLD_MAX];
+static size_t	 holdlen;
+static int	 holding;
+
 void
 log_init(int fg, int facility)
 {
@@ -57,16 +63,59 @@ log_foreground(void)
 	return foreground;
 }
 
+static void
+log_hold_write(void)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < holdlen) {
+		n = write(STDERR_FILENO, holdbuf + off, holdlen - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	holdlen = 0;
+}
+
+/*
+ * In the foreground, hold the lines logged until log_hold(0) and write
+ * them at once: the parent relays its workers' lines a pipe read at a
+ * time.  Syslog gets each line as it comes.
+ */
+void
+log_hold(int on)
+{
+	int	 saved = errno;
+
+	holding = on;
+	if (!on && holdlen > 0)
+		log_hold_write();
+	errno = saved;
+}
+
 void
 log_raw(int pri, const char *line)
 {
-	int saved = errno;
+	int	 saved = errno;
+	size_t	 len;
 
 	if (pri == LOG_DEBUG && !verbose)
 		return;
 	if (sink != NULL)
 		sink(pri, line);
-	else if (foreground) {
+	else if (foreground && holding &&
+	    (len = strlen(line)) < sizeof(holdbuf)) {
+		if (len + 1 > sizeof(holdbuf) - holdlen)
+			log_hold_write();
+		memcpy(holdbuf + holdlen, line, len);
+		holdbuf[holdlen + len] = '\n';
+		holdlen += len + 1;
+	} else if (foreground) {
+		if (holdlen > 0)
+			log_hold_write();
 		(void)fprintf(stderr, "%s\n", line);
 		(void)fflush(stderr);
 	} else

@@ -17,6 +17,7 @@ void	 log_setverbose(int);
 int	 log_getverbose(void);
 void	 log_setsink(log_sink);
 int	 log_foreground(void);
+void	 log_hold(int);
 
 void	 log_warn(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));

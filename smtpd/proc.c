@@ -169,8 +169,50 @@ proc_compose(enum proc_id id, uint32_t type, uint32_t peerid, int fd,
 
 /*
  * A worker's log lines go to its stderr, a pipe the parent reads, as
- * "<priority>line": one write each, short enough to be atomic.
+ * "<priority>line".  Lines logged in one pass of the event loop are
+ * held and written together at its end: one write and one wake-up of
+ * the parent for the pass, not one for each line.  Warnings and worse,
+ * lines outside the loop and every line when verbose (smtpd -v, smtpctl
+ * log verbose: debugging, where each line counts) go at once, after
+ * what is held, so the order stays.  exit() writes what is held; a
+ * crash loses at most the informational lines of its last pass.
  */
+#define WORKER_LOG_HOLD	8192
+
+static char		 worker_logbuf[WORKER_LOG_HOLD];
+static size_t		 worker_loglen;
+static struct event	 worker_log_ev;
+static int		 worker_log_pending;
+static int		 worker_looping;
+
+static void
+worker_log_flush(void)
+{
+	size_t	 off = 0;
+	ssize_t	 n;
+
+	while (off < worker_loglen) {
+		n = write(STDERR_FILENO, worker_logbuf + off,
+		    worker_loglen - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	worker_loglen = 0;
+}
+
+static void
+worker_log_pass(int fd, short event, void *arg)
+{
+	(void)fd;
+	(void)event;
+	(void)arg;
+	worker_log_pending = 0;
+	worker_log_flush();
+}
+
 static void
 worker_log(int pri, const char *line)
 {
@@ -184,7 +226,20 @@ worker_log(int pri, const char *line)
 		n = sizeof(buf) - 1;
 		buf[n - 1] = '\n';
 	}
-	(void)write(STDERR_FILENO, buf, n);
+	if ((size_t)n > sizeof(worker_logbuf) - worker_loglen)
+		worker_log_flush();
+	memcpy(worker_logbuf + worker_loglen, buf, (size_t)n);
+	worker_loglen += (size_t)n;
+	if (pri <= LOG_WARNING || !worker_looping || log_getverbose()) {
+		worker_log_flush();
+		return;
+	}
+	if (!worker_log_pending) {
+		/* Set each time: it binds to the current event base. */
+		event_set(&worker_log_ev, -1, 0, worker_log_pass, NULL);
+		event_active(&worker_log_ev, EV_TIMEOUT, 1);
+		worker_log_pending = 1;
+	}
 }
 
 /*
@@ -272,7 +327,10 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 	    NULL);
 	pi->main();
 	log_debug("started (pid %ld)", (long)getpid());
+	if (atexit(worker_log_flush) == 0)
+		worker_looping = 1;
 	event_dispatch();
+	worker_looping = 0;
 	proc_shutdown();
 }
 

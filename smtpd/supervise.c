@@ -304,22 +304,29 @@ worker_err_read(int fd, short event, void *arg)
 	ssize_t		 n;
 	int		 rounds;
 
+	size_t		 room;
+
 	(void)event;
+	log_hold(1);
 	for (rounds = 0; rounds < 64; rounds++) {
-		n = read(fd, w->errbuf + w->errlen,
-		    sizeof(w->errbuf) - 1 - w->errlen);
+		room = sizeof(w->errbuf) - 1 - w->errlen;
+		n = read(fd, w->errbuf + w->errlen, room);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		if (n <= 0) {
 			worker_err_flush(w, 1);
 			event_del(&w->ev_err);
 			close(fd);
 			w->errfd = -1;
-			return;
+			break;
 		}
 		w->errlen += n;
 		worker_err_flush(w, 0);
+		/* Short: the pipe is empty; more or EOF wakes us again. */
+		if ((size_t)n < room)
+			break;
 	}
+	log_hold(0);
 }
 
 static void

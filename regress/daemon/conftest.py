@@ -59,8 +59,9 @@ def pid_alive(pid):
 
 class Daemon:
     def __init__(self, tmp_path, body=None, port=None, extra_args=(),
-                 hold=False):
+                 hold=False, verbose=True):
         self.dir = tmp_path
+        self.verbose = verbose
         # hold: every message stays in the queue (its relay is down and
         # the next try is an hour away), for tests of what is received
         self.hold = hold
@@ -110,7 +111,8 @@ class Daemon:
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
         self.proc = subprocess.Popen(
-            [SMTPD, "-d", "-v", "-f", self.conf] + self.extra_args,
+            [SMTPD, "-d"] + (["-v"] if self.verbose else []) +
+            ["-f", self.conf] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self.logfile,
             stderr=subprocess.STDOUT, env=env)
         ok = wait_for(lambda: self.ready() or self.proc.poll() is not None,

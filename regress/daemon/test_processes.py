@@ -354,3 +354,56 @@ def test_descriptor_limit_is_raised_for_every_worker(make_daemon):
         with open(f"/proc/{pid}/limits") as f:
             line = next(x for x in f if x.startswith("Max open files"))
         assert line.split()[3] == str(hard), (name, line)
+
+
+def test_log_lines_held_without_verbose_arrive_whole_and_in_order(
+        make_daemon):
+    # Without -v a worker writes the lines of one pass of its loop
+    # together; none may be lost, cut or reordered, even at a stop.
+    import smtplib
+    import threading
+    d = make_daemon(verbose=False, hold=True)
+    sent = []
+    errors = []
+
+    def one(i):
+        try:
+            with smtplib.SMTP("127.0.0.1", d.port, timeout=20) as s:
+                s.sendmail("a@example.org", [f"r{i}@example.net"],
+                           f"Subject: {i}\r\n\r\nbody {i}\r\n")
+            sent.append(i)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(sent) == 20, errors
+    d.expect_exit = True
+    os.kill(d.pid, signal.SIGTERM)
+    assert d.proc.wait(15) == 0
+    lines = d.log().splitlines()
+    # no debug lines without -v
+    assert not any("channel to" in ln for ln in lines)
+    sessions = {}
+    for ln in lines:
+        parts = ln.split()
+        if len(parts) > 3 and parts[0] == "smtp:" and parts[2] == "smtp":
+            sessions.setdefault(parts[1], []).append(parts[3])
+    # the start-up probe connected and left without a word
+    probes = [sid for sid, ev in sessions.items()
+              if ev == ["event=connect", "event=disconnect"]]
+    assert len(probes) >= 1
+    for sid in probes:
+        del sessions[sid]
+    assert len(sessions) == 20, sessions
+    for sid, events in sessions.items():
+        assert events == ["event=connect", "event=rcpt", "event=message",
+                          "event=disconnect"], (sid, events)
+    rcpts = [ln for ln in lines if "smtp event=rcpt" in ln]
+    assert sorted(int(ln.split("to=<r")[1].split("@")[0])
+                  for ln in rcpts) == list(range(20))
+    # the queue's commits, held the same way, are all there too
+    assert sum("queue event=commit" in ln for ln in lines) == 20
