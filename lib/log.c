@@ -63,20 +63,27 @@ log_foreground(void)
 	return foreground;
 }
 
-static void
-log_hold_write(void)
+/* Lines to stderr, whole (a pipe may take them in parts). */
+void
+log_write_stderr(const char *buf, size_t len)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
 
-	while (off < holdlen) {
-		n = write(STDERR_FILENO, holdbuf + off, holdlen - off);
+	while (off < len) {
+		n = write(STDERR_FILENO, buf + off, len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		off += (size_t)n;
 	}
+}
+
+static void
+log_hold_write(void)
+{
+	log_write_stderr(holdbuf, holdlen);
 	holdlen = 0;
 }
 

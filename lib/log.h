@@ -18,6 +18,7 @@ int	 log_getverbose(void);
 void	 log_setsink(log_sink);
 int	 log_foreground(void);
 void	 log_hold(int);
+void	 log_write_stderr(const char *, size_t);
 
 void	 log_warn(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));

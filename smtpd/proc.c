@@ -188,18 +188,7 @@ static int		 worker_looping;
 static void
 worker_log_flush(void)
 {
-	size_t	 off = 0;
-	ssize_t	 n;
-
-	while (off < worker_loglen) {
-		n = write(STDERR_FILENO, worker_logbuf + off,
-		    worker_loglen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	log_write_stderr(worker_logbuf, worker_loglen);
 	worker_loglen = 0;
 }
 
