@@ -209,6 +209,7 @@ static const struct sb_rule queue_rules[] = {
 	ALLOW(pread64),
 	ALLOW(pwrite64),
 	ALLOW(ftruncate),
+	ALLOW_ARG(fcntl, 1, F_SETLEASE),	/* is a body shared: queue_store.c */
 	ALLOW(fsync),
 	ALLOW(fdatasync),
 	ALLOW(syncfs),			/* group commit: queue_store.c */

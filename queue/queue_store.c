@@ -38,17 +38,30 @@
  * rename never exposes a torn file because its data was synced first.
  *
  * Removal renames queue/<hh>/<msgid> to free/<msgid> (the message is
- * no longer committed), unlinks the body and any envelopes.new there,
- * and truncates envelopes to nothing: the folder and the envelopes
- * file, two of the three inodes of a message, wait in free/ for the
- * next store_create(), which renames one to incoming/<msgid> instead
- * of making a folder.  The body is never reused: delivery may still
- * read a removed message through its descriptor, and must not see
- * another's.  Why: inode allocation was most of the queue's CPU time
+ * no longer committed), unlinks any envelopes.new there and truncates
+ * envelopes and the body to nothing: the folder and its two files, the
+ * three inodes of a message, wait in free/ for the next store_create(),
+ * which renames one to incoming/<msgid> instead of making a folder and
+ * a body.  Why: inode allocation was most of the queue's CPU time
  * (ext4 scans past every inode freed in the last seconds, minutes when
  * its table is dirty, before it reuses one: a relay that deletes as
- * fast as it accepts paid that scan three times a message).  At most
- * STORE_FREE_MAX folders wait; past that, and when the rename fails,
+ * fast as it accepts paid that scan three times a message, and
+ * acceptance after "remove all" ran at half speed).
+ *
+ * The body is emptied only when no one else has it open: another
+ * process (delivery, the mailbox, control showing the message) may
+ * still read a removed message through the descriptor it was given,
+ * and must not see it cut short, or another message's text.  The
+ * kernel knows: a write lease (F_SETLEASE, F_WRLCK) is granted only
+ * when the file has no other open description, for reading or writing,
+ * in any process (body_unshared()).  When it is refused, or leases do
+ * not exist here (OpenBSD, some file systems), the body is unlinked as
+ * before and its reader keeps it.  Nothing opens a body in free/ but
+ * store_create() (the queue opens bodies only of indexed messages, and
+ * other processes only get descriptors from the queue), so an empty
+ * body found there is the next message's alone.
+ *
+ * At most STORE_FREE_MAX folders wait; past that, and when the rename fails,
  * removal unlinks envelopes first (the message is then no longer
  * readable as committed), then the body, then the folder; a crash in
  * between leaves a folder without envelopes, which recovery finishes
@@ -804,22 +817,42 @@ recover_free(void)
 	return 0;
 }
 
+/* 1 when fd's file is open nowhere else (see the top of this file). */
+static int
+body_unshared(int fd)
+{
+#ifdef F_SETLEASE
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		return 1;
+	}
+#else
+	(void)fd;
+#endif
+	return 0;
+}
+
 /*
- * free/<id> is a removed message's folder: unlink its body and any
- * envelopes.new, leave an empty envelopes file, and keep it.  0, or -1
- * when it was not kept (full, or something there we cannot empty: the
- * caller removes it).
+ * free/<id> is a removed message's folder: empty its body when no one
+ * else reads it (else unlink it), unlink any envelopes.new, leave an
+ * empty envelopes file, and keep it.  0, or -1 when it was not kept
+ * (full, or something there we cannot empty: the caller removes it).
  */
 static int
 free_put(uint64_t id)
 {
 	char	 path[PATH_LEN];
-	int	 fd;
+	int	 fd, kept = 0;
 
 	if (nfree >= free_max)
 		return -1;
 	path_free(path, id, F_MESSAGE);
-	if (unlink(path) == -1 && errno != ENOENT)
+	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) != -1) {
+		kept = body_unshared(fd) && ftruncate(fd, 0) == 0;
+		(void)close(fd);
+	}
+	if (!kept && unlink(path) == -1 && errno != ENOENT)
 		return -1;
 	path_free(path, id, F_NEW);
 	if (unlink(path) == -1 && errno != ENOENT)
@@ -1042,8 +1075,12 @@ store_create(uint64_t *msgidp, int *fdp)
 			return -1;
 		}
 		path_incoming(path, id, F_MESSAGE);
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600)) == -1) {
+		/* The emptied body of a folder from free/, else a new one. */
+		if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+		    -1 && errno == ENOENT)
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			    0600);
+		if (fd == -1) {
 			saved = errno;
 			path_incoming(path, id, NULL);
 			(void)rm_msgdir(path);

@@ -15,8 +15,10 @@
  *	queue/<hh>/<msgid>/envelopes.new  an update not yet renamed
  *	corrupt/<msgid>			what recovery could not read
  *	free/<msgid>/envelopes		a removed message's folder, with
- *					an empty envelopes file, waiting
- *					for store_create() to reuse it
+ *	free/<msgid>/message		an empty envelopes file and (when
+ *					no one else had it open) an empty
+ *					body, waiting for store_create()
+ *					to reuse them
  *
  * msgid is 64 bits: the high 32 the time in seconds (so ids sort by
  * age), the low 32 random; <msgid> is %016llx and <hh> its lowest byte
@@ -102,8 +104,9 @@ int	 store_init(void);
 void	 store_close(void);
 
 /* A new message: incoming/<msgid>/message, opened for writing
- * (O_CREAT|O_EXCL, 0600, O_CLOEXEC), in a folder from free/ when one
- * waits there.  0, or -1 with errno. */
+ * (O_CLOEXEC), in a folder from free/ with its emptied body when one
+ * waits there, else made (O_CREAT|O_EXCL, 0600).  0, or -1 with
+ * errno. */
 int	 store_create(uint64_t *, int *);
 /* Drop a message that was created and not committed. */
 void	 store_rollback(uint64_t);

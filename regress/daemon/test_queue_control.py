@@ -212,20 +212,23 @@ def test_remove(make_daemon):
 
 
 def test_a_removed_message_folder_is_reused(make_daemon):
-    """Removal keeps a message's folder and envelopes file in the
-    spool's free/ (the body goes); the next message is written into
-    them, and a restart keeps them for reuse."""
+    """Removal keeps a message's folder, envelopes file and body in the
+    spool's free/, emptied; the next message is written into them, and
+    a restart keeps them for reuse."""
     d = make_daemon(hold=True)
     a = submit(d, "alice@example.org", ["bob@remote.test"])
     tempfails(d, 1)
     folder = os.path.join(d.spool, "queue", a[-2:], a)
     ino = os.stat(folder).st_ino
+    body_ino = os.stat(os.path.join(folder, "message")).st_ino
     d.ctl("remove", a, check=True)
     assert msgdirs(d) == []
     assert os.listdir(os.path.join(d.spool, "free")) == [a]
     kept = os.path.join(d.spool, "free", a)
-    assert os.listdir(kept) == ["envelopes"]
+    assert sorted(os.listdir(kept)) == ["envelopes", "message"]
     assert os.path.getsize(os.path.join(kept, "envelopes")) == 0
+    # nothing of the removed message is left to read
+    assert os.path.getsize(os.path.join(kept, "message")) == 0
     st = stats(d)
     assert st["store.free"] == 1 and st["store.recycled"] == 0
 
@@ -235,6 +238,8 @@ def test_a_removed_message_folder_is_reused(make_daemon):
     b = submit(d, "carol@example.org", ["dave@remote.test"], data=other)
     assert msgdirs(d) == [b]
     assert os.stat(os.path.join(d.spool, "queue", b[-2:], b)).st_ino == ino
+    assert os.stat(os.path.join(d.spool, "queue", b[-2:], b,
+                                "message")).st_ino == body_ino
     assert os.listdir(os.path.join(d.spool, "free")) == []
     st = stats(d)
     assert st["store.free"] == 0 and st["store.recycled"] == 1

@@ -367,24 +367,26 @@ inode_of(const char *fmt, uint64_t id)
 }
 
 /*
- * A removed message's folder and envelopes file wait in free/ and are
- * the next message's: no inode made or freed but the body's.
+ * A removed message's folder, envelopes file and body wait in free/,
+ * emptied, and are the next message's: no inode made or freed.  A body
+ * someone still reads is unlinked instead, and the reader keeps it.
  */
 static void
 test_recycle(void)
 {
-	uint64_t	 a, b, c, d;
-	ino_t		 dir, env;
-	char		 path[128];
+	uint64_t	 a, b, c, d, e;
+	ino_t		 dir, env, msg;
+	char		 path[128], buf[256];
 	struct stat	 st;
-	int		 fd;
+	int		 fd, rfd;
 
 	fresh_spool();
 	a = make_message(2, 1);
 	CHECK(store_sync(done, NULL) == 1, "sync");
 	dir = inode_of("queue/%02x/%016llx", a);
 	env = inode_of("queue/%02x/%016llx/envelopes", a);
-	CHECK(dir != 0 && env != 0, "no folder");
+	msg = inode_of("queue/%02x/%016llx/message", a);
+	CHECK(dir != 0 && env != 0 && msg != 0, "no folder");
 	CHECK(store_remove(a) == 0, "remove");
 	CHECK(store_msg_find(a) == NULL, "removed message in the index");
 	CHECK(inode_of("queue/%02x/%016llx", a) == 0, "still in queue/");
@@ -392,8 +394,8 @@ test_recycle(void)
 	    "free/ has %d", count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)a);
-	CHECK(access(path, F_OK) == -1 && errno == ENOENT,
-	    "the body kept in free/");
+	CHECK(stat(path, &st) == 0 && st.st_size == 0 && st.st_ino == msg,
+	    "the body not kept empty in free/");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)a);
 	CHECK(stat(path, &st) == 0 && st.st_size == 0,
@@ -409,6 +411,8 @@ test_recycle(void)
 	CHECK(message_whole(b, 1), "the second message is not whole");
 	CHECK(inode_of("queue/%02x/%016llx/envelopes", b) == env,
 	    "the envelopes file was not reused");
+	CHECK(inode_of("queue/%02x/%016llx/message", b) == msg,
+	    "the body was not reused");
 	CHECK(count_entries("free") == 0 && store_free_count() == 0,
 	    "free/ not empty");
 	CHECK(store_stats()->recycled == 1, "recycled %llu",
@@ -450,12 +454,39 @@ test_recycle(void)
 	    count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)d);
-	CHECK(access(path, F_OK) == -1, "recovery kept a body in free/");
+	CHECK(stat(path, &st) == 0 && st.st_size == 0,
+	    "recovery did not empty the body");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)d);
 	CHECK(stat(path, &st) == 0 && st.st_size == 0,
 	    "recovery did not empty the envelopes");
 	CHECK(store_stats()->corrupt == 0, "corrupt");
+
+	/* A body still being read (delivery, show message) is not
+	 * emptied: its reader sees it whole; the next message gets a new
+	 * one. */
+	e = make_message(1, 4);
+	CHECK(store_sync(done, NULL) == 1, "sync 4");
+	CHECK((rfd = store_open_body(e)) != -1, "open body");
+	msg = inode_of("queue/%02x/%016llx/message", e);
+	CHECK(store_remove(e) == 0, "remove while read");
+	(void)snprintf(path, sizeof(path), "free/%016llx/message",
+	    (unsigned long long)e);
+	CHECK(access(path, F_OK) == -1 && errno == ENOENT,
+	    "a body being read kept in free/");
+	CHECK(pread(rfd, buf, sizeof(buf), 0) == sizeof(body) - 1 &&
+	    memcmp(buf, body, sizeof(body) - 1) == 0,
+	    "the reader lost the body");
+	c = make_message(1, 5);
+	CHECK(store_sync(done, NULL) == 1 && message_whole(c, 1),
+	    "the message after");
+	/* (still open: its inode number cannot have been given again) */
+	CHECK(inode_of("queue/%02x/%016llx/message", c) != msg,
+	    "the body being read was reused");
+	CHECK(pread(rfd, buf, sizeof(buf), 0) == sizeof(body) - 1 &&
+	    memcmp(buf, body, sizeof(body) - 1) == 0,
+	    "the reader's body changed");
+	close(rfd);
 
 	/* The bound: past it, a removal deletes the folder. */
 	store_test_free_max(1);
@@ -746,6 +777,7 @@ static void
 test_crash_update_remove(void)
 {
 	struct envelope	 e;
+	struct stat	 st;
 	uint64_t	 ids[3];
 	char		 path[128];
 	int		 i;
@@ -791,10 +823,13 @@ test_crash_update_remove(void)
 			CHECK(access(path, F_OK) == -1 &&
 			    count_entries("corrupt") == 0,
 			    "row %d: leftovers", i);
+			/* kept: the folder with its body emptied */
 			(void)snprintf(path, sizeof(path), "free/%016llx/"
 			    "message", (unsigned long long)ids[0]);
-			CHECK(access(path, F_OK) == -1 &&
-			    count_entries("free") == (rows[i].freemax ? 1 : 0),
+			CHECK(rows[i].freemax ? stat(path, &st) == 0 &&
+			    st.st_size == 0 : access(path, F_OK) == -1,
+			    "row %d: the body in free/", i);
+			CHECK(count_entries("free") == (rows[i].freemax ? 1 : 0),
 			    "row %d: free/ has %d", i, count_entries("free"));
 			continue;
 		}
