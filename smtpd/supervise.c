@@ -302,9 +302,8 @@ worker_err_read(int fd, short event, void *arg)
 {
 	struct worker	*w = arg;
 	ssize_t		 n;
-	int		 rounds;
-
 	size_t		 room;
+	int		 rounds;
 
 	(void)event;
 	log_hold(1);
