@@ -18,7 +18,14 @@ static int	 verbose;
 static const char *procname = "smtpd";
 static log_sink	 sink;
 
-/* Lines to stderr held by log_hold(1), written by log_hold(0). */
+/*
+ * Lines for stderr go through one buffer: written at once, or, while
+ * log_hold(1) is on, held and written together by log_flush() or
+ * log_hold(0).  The parent holds while it relays one read of a
+ * worker's pipe (supervise.c), a worker for one pass of its event loop
+ * (proc.c): one write instead of one a line.  Syslog gets each line as
+ * it comes.  A line longer than the buffer is cut to it.
+ */
 #define LOG_HOLD_MAX	16384
 static char	 holdbuf[LOG_HOLD_MAX];
 static size_t	 holdlen;
@@ -63,69 +70,67 @@ log_foreground(void)
 	return foreground;
 }
 
-/* Lines to stderr, whole (a pipe may take them in parts). */
 void
-log_write_stderr(const char *buf, size_t len)
+log_flush(void)
 {
 	size_t	 off = 0;
 	ssize_t	 n;
+	int	 saved = errno;
 
-	while (off < len) {
-		n = write(STDERR_FILENO, buf + off, len - off);
+	/* whole: a pipe may take it in parts */
+	while (off < holdlen) {
+		n = write(STDERR_FILENO, holdbuf + off, holdlen - off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		off += (size_t)n;
 	}
-}
-
-static void
-log_hold_write(void)
-{
-	log_write_stderr(holdbuf, holdlen);
 	holdlen = 0;
+	errno = saved;
 }
 
-/*
- * In the foreground, hold the lines logged until log_hold(0) and write
- * them at once: the parent relays its workers' lines a pipe read at a
- * time.  Syslog gets each line as it comes.
- */
 void
 log_hold(int on)
 {
-	int	 saved = errno;
-
 	holding = on;
-	if (!on && holdlen > 0)
-		log_hold_write();
-	errno = saved;
+	if (!on)
+		log_flush();
+}
+
+size_t
+log_held(void)
+{
+	return holdlen;
+}
+
+/* line (len octets, no newline) and a newline to stderr. */
+void
+log_stderr_line(const char *line, size_t len)
+{
+	if (len > sizeof(holdbuf) - 1)
+		len = sizeof(holdbuf) - 1;
+	if (len + 1 > sizeof(holdbuf) - holdlen)
+		log_flush();
+	memcpy(holdbuf + holdlen, line, len);
+	holdbuf[holdlen + len] = '\n';
+	holdlen += len + 1;
+	if (!holding)
+		log_flush();
 }
 
 void
 log_raw(int pri, const char *line)
 {
 	int	 saved = errno;
-	size_t	 len;
 
 	if (pri == LOG_DEBUG && !verbose)
 		return;
 	if (sink != NULL)
 		sink(pri, line);
-	else if (foreground && holding &&
-	    (len = strlen(line)) < sizeof(holdbuf)) {
-		if (len + 1 > sizeof(holdbuf) - holdlen)
-			log_hold_write();
-		memcpy(holdbuf + holdlen, line, len);
-		holdbuf[holdlen + len] = '\n';
-		holdlen += len + 1;
-	} else if (foreground) {
-		if (holdlen > 0)
-			log_hold_write();
-		(void)fprintf(stderr, "%s\n", line);
-		(void)fflush(stderr);
-	} else
+	else if (foreground)
+		log_stderr_line(line, strlen(line));
+	else
 		syslog(pri, "%s", line);
 	errno = saved;
 }

@@ -7,6 +7,7 @@
 #define PORTCULLIS_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 /* Where a worker's lines go when it is not in the foreground. */
 typedef void (*log_sink)(int priority, const char *line);
@@ -18,7 +19,9 @@ int	 log_getverbose(void);
 void	 log_setsink(log_sink);
 int	 log_foreground(void);
 void	 log_hold(int);
-void	 log_write_stderr(const char *, size_t);
+void	 log_flush(void);
+size_t	 log_held(void);
+void	 log_stderr_line(const char *, size_t);
 
 void	 log_warn(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));

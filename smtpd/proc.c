@@ -169,28 +169,16 @@ proc_compose(enum proc_id id, uint32_t type, uint32_t peerid, int fd,
 
 /*
  * A worker's log lines go to its stderr, a pipe the parent reads, as
- * "<priority>line".  Lines logged in one pass of the event loop are
- * held and written together at its end: one write and one wake-up of
- * the parent for the pass, not one for each line.  Warnings and worse,
- * lines outside the loop and every line when verbose (smtpd -v, smtpctl
- * log verbose: debugging, where each line counts) go at once, after
- * what is held, so the order stays.  exit() writes what is held; a
- * crash loses at most the informational lines of its last pass.
+ * "<priority>line".  In the event loop they are held (log_hold()) and
+ * the lines of one pass written together at its end: one write and one
+ * wake-up of the parent for the pass, not one for each line.  Warnings
+ * and worse, and every line when verbose (smtpd -v, smtpctl log
+ * verbose: debugging, where each line counts) go at once, after what
+ * is held, so the order stays.  exit() writes what is held; a crash
+ * loses at most the informational lines of its last pass.
  */
-#define WORKER_LOG_HOLD	8192
-
-static char		 worker_logbuf[WORKER_LOG_HOLD];
-static size_t		 worker_loglen;
 static struct event	 worker_log_ev;
 static int		 worker_log_pending;
-static int		 worker_looping;
-
-static void
-worker_log_flush(void)
-{
-	log_write_stderr(worker_logbuf, worker_loglen);
-	worker_loglen = 0;
-}
 
 static void
 worker_log_pass(int fd, short event, void *arg)
@@ -199,7 +187,7 @@ worker_log_pass(int fd, short event, void *arg)
 	(void)event;
 	(void)arg;
 	worker_log_pending = 0;
-	worker_log_flush();
+	log_flush();
 }
 
 static void
@@ -208,22 +196,15 @@ worker_log(int pri, const char *line)
 	char	 buf[1024];
 	int	 n;
 
-	n = snprintf(buf, sizeof(buf), "<%d>%s\n", pri, line);
+	n = snprintf(buf, sizeof(buf), "<%d>%s", pri, line);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(buf)) {
+	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n';
-	}
-	if ((size_t)n > sizeof(worker_logbuf) - worker_loglen)
-		worker_log_flush();
-	memcpy(worker_logbuf + worker_loglen, buf, (size_t)n);
-	worker_loglen += (size_t)n;
-	if (pri <= LOG_WARNING || !worker_looping || log_getverbose()) {
-		worker_log_flush();
-		return;
-	}
-	if (!worker_log_pending) {
+	log_stderr_line(buf, (size_t)n);
+	if (pri <= LOG_WARNING || log_getverbose())
+		log_flush();
+	else if (log_held() > 0 && !worker_log_pending) {
 		/* Set each time: it binds to the current event base. */
 		event_set(&worker_log_ev, -1, 0, worker_log_pass, NULL);
 		event_active(&worker_log_ev, EV_TIMEOUT, 1);
@@ -316,10 +297,10 @@ worker_main(const struct proc_info *pi, const struct worker_opts *opts)
 	    NULL);
 	pi->main();
 	log_debug("started (pid %ld)", (long)getpid());
-	if (atexit(worker_log_flush) == 0)
-		worker_looping = 1;
+	if (atexit(log_flush) == 0)
+		log_hold(1);
 	event_dispatch();
-	worker_looping = 0;
+	log_hold(0);
 	proc_shutdown();
 }
 
