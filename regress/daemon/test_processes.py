@@ -2,8 +2,10 @@
 
 import os
 import signal
+import smtplib
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -360,8 +362,6 @@ def test_log_lines_held_without_verbose_arrive_whole_and_in_order(
         make_daemon):
     # Without -v a worker writes the lines of one pass of its loop
     # together; none may be lost, cut or reordered, even at a stop.
-    import smtplib
-    import threading
     d = make_daemon(verbose=False, hold=True)
     sent = []
     errors = []
