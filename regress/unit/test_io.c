@@ -502,6 +502,24 @@ test_timeout(void)
 	p.done = 0;
 	loop_for(150);
 	CHECK(p.ev[IO_TIMEOUT] == 2, "IO_TIMEOUT after -1");
+
+	/* A new timeout replaces a pending one (the timer alone is
+	 * rescheduled), shorter or longer. */
+	io_set_timeout(p.io, 5000);
+	io_set_timeout(p.io, 100);
+	p.done = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(loop_until(&p.done, WAIT_MS), "no IO_TIMEOUT after 5000, 100");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(ms < 1000, "the 5000 ms timeout held: %ld ms", ms);
+	io_set_timeout(p.io, 100);
+	io_set_timeout(p.io, 5000);
+	p.done = 0;
+	loop_for(300);
+	CHECK(p.ev[IO_TIMEOUT] == 3, "the 100 ms timeout held: %d",
+	    p.ev[IO_TIMEOUT]);
 	peer_free(&p);
 	close(sv[1]);
 }
