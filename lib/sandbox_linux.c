@@ -210,6 +210,8 @@ static const struct sb_rule queue_rules[] = {
 	ALLOW(pwrite64),
 	ALLOW(ftruncate),
 	ALLOW_ARG(fcntl, 1, F_SETLEASE),	/* is a body shared: queue_store.c */
+	/* clear a body, keeping its blocks: queue_store.c body_clear() */
+	ALLOW_ARG(fallocate, 1, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
 	ALLOW(fsync),
 	ALLOW(fdatasync),
 	ALLOW(syncfs),			/* group commit: queue_store.c */

@@ -53,6 +53,8 @@
 
 #define STORE_MAX_RCPTS		1000	/* envelopes of one message */
 #define STORE_FREE_MAX		4096	/* folders kept in free/ */
+#define STORE_BODY_KEEP		(128 * 1024)	/* bytes a cleared body keeps
+						 * allocated in free/ */
 #define STORE_FILE_MAX		(64 + STORE_MAX_RCPTS * (ENVELOPE_DUMP_MAX + 1))
 
 /*

@@ -367,6 +367,39 @@ inode_of(const char *fmt, uint64_t id)
 }
 
 /*
+ * A cleared body in free/: no byte of what it held can be read; it is
+ * empty, or zeros that keep their blocks (never longer than
+ * STORE_BODY_KEEP).
+ */
+static int
+body_cleared(const char *path)
+{
+	char		 buf[4096];
+	struct stat	 st;
+	ssize_t		 n, i;
+	off_t		 total = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || st.st_size > STORE_BODY_KEEP ||
+	    (st.st_size > 0 && st.st_blocks == 0)) {
+		close(fd);
+		return 0;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++)
+			if (buf[i] != 0) {
+				close(fd);
+				return 0;
+			}
+		total += n;
+	}
+	close(fd);
+	return n == 0 && total == st.st_size;
+}
+
+/*
  * A removed message's folder, envelopes file and body wait in free/,
  * emptied, and are the next message's: no inode made or freed.  A body
  * someone still reads is unlinked instead, and the reader keeps it.
@@ -394,8 +427,8 @@ test_recycle(void)
 	    "free/ has %d", count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)a);
-	CHECK(stat(path, &st) == 0 && st.st_size == 0 && st.st_ino == msg,
-	    "the body not kept empty in free/");
+	CHECK(stat(path, &st) == 0 && st.st_ino == msg && body_cleared(path),
+	    "the body not kept cleared in free/");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)a);
 	CHECK(stat(path, &st) == 0 && st.st_size == 0,
@@ -454,8 +487,7 @@ test_recycle(void)
 	    count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)d);
-	CHECK(stat(path, &st) == 0 && st.st_size == 0,
-	    "recovery did not empty the body");
+	CHECK(body_cleared(path), "recovery did not clear the body");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)d);
 	CHECK(stat(path, &st) == 0 && st.st_size == 0,
@@ -495,6 +527,127 @@ test_recycle(void)
 	    "past the bound: free/ has %d", count_entries("free"));
 	CHECK(inode_of("queue/%02x/%016llx", b) == 0, "not removed");
 	store_test_free_max(STORE_FREE_MAX);
+}
+
+/* A message of len bytes of c claiming size claim; its id, or 0. */
+static uint64_t
+make_sized(char c, size_t len, uint64_t claim)
+{
+	static char	 big[300 * 1024];
+	struct envelope	 evp;
+	uint64_t	 id;
+	int		 fd, saved;
+
+	if (len > sizeof(big) || store_create(&id, &fd) == -1)
+		return 0;
+	memset(big, c, len);
+	if (write(fd, big, len) != (ssize_t)len) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	mkevp(&evp, id, 0, 1);
+	if (store_commit_prepare(id, &evp, 1, claim) == -1) {
+		saved = errno;
+		store_rollback(id);
+		errno = saved;
+		return 0;
+	}
+	return id;
+}
+
+/* The committed body of id is len bytes of c, then zeros to size. */
+static int
+body_is(uint64_t id, char c, size_t len, size_t size)
+{
+	static char	 buf[300 * 1024];
+	struct stat	 st;
+	ssize_t		 n;
+	size_t		 i;
+	int		 fd;
+
+	if ((fd = store_open_body(id)) == -1)
+		return 0;
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (fstat(fd, &st) == -1 || st.st_size != (off_t)size ||
+	    n != (ssize_t)size) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	for (i = 0; i < size; i++)
+		if (buf[i] != (i < len ? c : 0))
+			return 0;
+	return 1;
+}
+
+/*
+ * A reused body keeps its blocks and is written over in place: the
+ * next message is cut to its own length, and what its writer did not
+ * write reads as zeros, never as the earlier message's text.  A body
+ * longer than STORE_BODY_KEEP keeps only that much in free/.
+ */
+static void
+test_reuse_body(void)
+{
+	uint64_t	 a, b;
+	ino_t		 msg;
+	char		 path[128];
+
+	fresh_spool();
+	a = make_sized('A', 5000, 5000);
+	CHECK(a != 0 && store_sync(done, NULL) == 1, "a");
+	msg = inode_of("queue/%02x/%016llx/message", a);
+	CHECK(store_remove(a) == 0, "remove a");
+	(void)snprintf(path, sizeof(path), "free/%016llx/message",
+	    (unsigned long long)a);
+	CHECK(body_cleared(path), "a's body not cleared");
+
+	/* Shorter than the body it reuses: cut to its length. */
+	b = make_sized('B', 100, 100);
+	CHECK(b != 0 && store_sync(done, NULL) == 1, "b");
+	CHECK(inode_of("queue/%02x/%016llx/message", b) == msg,
+	    "the body was not reused");
+	CHECK(body_is(b, 'B', 100, 100), "b's body is not its 100 bytes");
+	CHECK(store_remove(b) == 0, "remove b");
+
+	/*
+	 * A writer that claims more than it wrote, within the old
+	 * length, gets zeros where it wrote nothing: none of A's bytes.
+	 */
+	a = make_sized('A', 5000, 5000);
+	CHECK(a != 0 && store_sync(done, NULL) == 1, "a again");
+	CHECK(store_remove(a) == 0, "remove a again");
+	b = make_sized('C', 10, 3000);
+	CHECK(b != 0 && store_sync(done, NULL) == 1, "short write");
+	CHECK(body_is(b, 'C', 10, 3000), "a short write reads A's text");
+	CHECK(store_remove(b) == 0, "remove the short write");
+
+	/*
+	 * What the size cannot account for is refused, as in a new body:
+	 * a claim past the reused body's length and what was written, or
+	 * more written past that length than claimed.
+	 */
+	errno = 0;
+	CHECK(make_sized('D', 10, 5000) == 0 && errno == EMSGSIZE,
+	    "a claim past the body accepted: %s", strerror(errno));
+	errno = 0;
+	CHECK(make_sized('D', 4000, 1000) == 0 && errno == EMSGSIZE,
+	    "a write past the body and the claim accepted: %s",
+	    strerror(errno));
+	CHECK(!store_sync_pending(), "a refused message is pending");
+
+	/* A long body keeps at most STORE_BODY_KEEP bytes in free/. */
+	a = make_sized('E', 200 * 1024, 200 * 1024);
+	CHECK(a != 0 && store_sync(done, NULL) == 1, "long");
+	CHECK(store_remove(a) == 0, "remove long");
+	(void)snprintf(path, sizeof(path), "free/%016llx/message",
+	    (unsigned long long)a);
+	CHECK(body_cleared(path), "a long body not cleared to the bound");
+	b = make_sized('F', 150 * 1024, 150 * 1024);
+	CHECK(b != 0 && store_sync(done, NULL) == 1 &&
+	    body_is(b, 'F', 150 * 1024, 150 * 1024),
+	    "a message longer than the kept body");
 }
 
 static void
@@ -777,7 +930,6 @@ static void
 test_crash_update_remove(void)
 {
 	struct envelope	 e;
-	struct stat	 st;
 	uint64_t	 ids[3];
 	char		 path[128];
 	int		 i;
@@ -826,8 +978,8 @@ test_crash_update_remove(void)
 			/* kept: the folder with its body emptied */
 			(void)snprintf(path, sizeof(path), "free/%016llx/"
 			    "message", (unsigned long long)ids[0]);
-			CHECK(rows[i].freemax ? stat(path, &st) == 0 &&
-			    st.st_size == 0 : access(path, F_OK) == -1,
+			CHECK(rows[i].freemax ? body_cleared(path) :
+			    access(path, F_OK) == -1,
 			    "row %d: the body in free/", i);
 			CHECK(count_entries("free") == (rows[i].freemax ? 1 : 0),
 			    "row %d: free/ has %d", i, count_entries("free"));
@@ -1146,6 +1298,7 @@ main(void)
 	RUN(test_per_file_sync);
 	RUN(test_remove);
 	RUN(test_recycle);
+	RUN(test_reuse_body);
 	RUN(test_update_delete_sched);
 	RUN(test_apply_batch);
 	RUN(test_corrupt);
