@@ -189,6 +189,11 @@ class Daemon:
     def counters(self):
         return {}
 
+    def spools(self):
+        """The folders its queue lives in: removed when the bench ends,
+        not when the next one starts (see bench/README)."""
+        return []
+
 
 class Portcullis(Daemon):
     name = "portcullis"
@@ -278,6 +283,9 @@ class Portcullis(Daemon):
             return True
         self.ctl("remove", "all", timeout=120)
         return self.drain(timeout)
+
+    def spools(self):
+        return [self.spool]
 
     def counters(self):
         st = self.stats() or {}
@@ -389,6 +397,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
                 return f.read()[-300:]
         except OSError:
             return ""
+
+    def spools(self):
+        return [self.queue]
 
     def pre_start(self):
         pidfile = os.path.join(self.queue, "pid", "master.pid")
@@ -547,6 +558,9 @@ class OpenSMTPD(Daemon):
         res = run([self.smtpd, "-n", "-f", self.conf], 30)
         if res.returncode != 0:
             raise RuntimeError(f"smtpd -n: {res.stderr.strip()[:200]}")
+
+    def spools(self):
+        return [self.SPOOL]
 
     def pre_start(self):
         self.paused = False
