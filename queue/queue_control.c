@@ -650,6 +650,7 @@ send_stats(uint32_t peerid)
 	add_stat(ob, "queue.messages", (int64_t)store_msg_count());
 	add_stat(ob, "queue.envelopes", (int64_t)store_evp_count());
 	add_stat(ob, "queue.scheduled", sched);
+	add_stat(ob, "queue.waiting", (int64_t)store_parked_count());
 	add_stat(ob, "queue.inflight", fly);
 	add_stat(ob, "queue.held", held);
 	add_stat(ob, "store.commits", (int64_t)st->commits);

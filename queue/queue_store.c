@@ -150,6 +150,15 @@ struct kept {
 RB_HEAD(kept_tree, kept);
 RB_PROTOTYPE(kept_tree, kept, entry, kept_cmp);
 
+/* The parked envelopes of one domain (store_sched_park()). */
+struct parkq {
+	RB_ENTRY(parkq)		 entry;
+	uint64_t		 domhash;
+	TAILQ_HEAD(, qevp)	 list;
+};
+RB_HEAD(park_tree, parkq);
+RB_PROTOTYPE(park_tree, parkq, entry, parkq_cmp);
+
 /* Reads an envelopes file. */
 struct fcursor {
 	const char	*buf;
@@ -166,6 +175,8 @@ static struct qmsg_tree		 msgs = RB_INITIALIZER(&msgs);
 static struct qsched_tree	 sched = RB_INITIALIZER(&sched);
 static struct pendingq		 prepared = TAILQ_HEAD_INITIALIZER(prepared);
 static struct kept_tree		 keptq = RB_INITIALIZER(&keptq);
+static struct park_tree		 parks = RB_INITIALIZER(&parks);
+static size_t			 nparked;
 static uint64_t			*updates;	/* msgids with envelopes.new */
 static size_t			 nupdates, updates_cap;
 static size_t			 nmsgs, nevps;
@@ -215,6 +226,8 @@ static int	 rewrite(struct qmsg *, const struct envelope *, size_t,
 static int	 recover_incoming(void);
 static int	 recover_free(void);
 static int	 kept_cmp(struct kept *, struct kept *);
+static int	 parkq_cmp(struct parkq *, struct parkq *);
+static void	 sched_remove(struct qevp *);
 static off_t	 kept_take(uint64_t);
 static int	 body_clear(int);
 static int	 body_note(int, uint64_t);
@@ -234,6 +247,15 @@ static int	 fsync_path(const char *, int);
 RB_GENERATE(qsched_tree, qevp, sched, qevp_cmp);
 RB_GENERATE(qmsg_tree, qmsg, entry, qmsg_cmp);
 RB_GENERATE(kept_tree, kept, entry, kept_cmp);
+RB_GENERATE(park_tree, parkq, entry, parkq_cmp);
+
+static int
+parkq_cmp(struct parkq *a, struct parkq *b)
+{
+	if (a->domhash != b->domhash)
+		return a->domhash < b->domhash ? -1 : 1;
+	return 0;
+}
 
 static int
 kept_cmp(struct kept *a, struct kept *b)
@@ -635,7 +657,7 @@ index_remove(struct qmsg *qm)
 			continue;
 		nevps--;
 		if (qm->evp[i].state == QEVP_SCHEDULED)
-			RB_REMOVE(qsched_tree, &sched, &qm->evp[i]);
+			sched_remove(&qm->evp[i]);
 	}
 	RB_REMOVE(qmsg_tree, &msgs, qm);
 	nmsgs--;
@@ -718,13 +740,35 @@ store_sched_next(struct qevp *e)
 	return RB_NEXT(qsched_tree, &sched, e);
 }
 
+/* A QEVP_SCHEDULED envelope out of the tree, or off its domain's list. */
+static void
+sched_remove(struct qevp *e)
+{
+	struct parkq	 key, *p;
+
+	if (!e->parked) {
+		RB_REMOVE(qsched_tree, &sched, e);
+		return;
+	}
+	key.domhash = e->domhash;
+	if ((p = RB_FIND(park_tree, &parks, &key)) == NULL)
+		fatalx("%s: parked on no list", __func__);
+	TAILQ_REMOVE(&p->list, e, park);
+	if (TAILQ_EMPTY(&p->list)) {
+		RB_REMOVE(park_tree, &parks, p);
+		free(p);
+	}
+	e->parked = 0;
+	nparked--;
+}
+
 void
 store_sched_set(struct qevp *e, int state)
 {
 	if (e->state == QEVP_DONE || state == QEVP_DONE)
 		fatalx("%s: envelope done", __func__);
 	if (e->state == QEVP_SCHEDULED && state != QEVP_SCHEDULED)
-		RB_REMOVE(qsched_tree, &sched, e);
+		sched_remove(e);
 	else if (e->state != QEVP_SCHEDULED && state == QEVP_SCHEDULED)
 		RB_INSERT(qsched_tree, &sched, e);
 	e->state = state;
@@ -734,11 +778,62 @@ void
 store_sched_retime(struct qevp *e, time_t t)
 {
 	if (e->state == QEVP_SCHEDULED) {
-		RB_REMOVE(qsched_tree, &sched, e);
+		sched_remove(e);
 		e->nexttry = t;
 		RB_INSERT(qsched_tree, &sched, e);
 	} else
 		e->nexttry = t;
+}
+
+void
+store_sched_park(struct qevp *e)
+{
+	struct parkq	 key, *p;
+
+	if (e->state != QEVP_SCHEDULED || e->parked)
+		fatalx("%s: not in the tree", __func__);
+	key.domhash = e->domhash;
+	if ((p = RB_FIND(park_tree, &parks, &key)) == NULL) {
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			return;		/* it stays in the tree: slower only */
+		p->domhash = e->domhash;
+		TAILQ_INIT(&p->list);
+		RB_INSERT(park_tree, &parks, p);
+	}
+	RB_REMOVE(qsched_tree, &sched, e);
+	TAILQ_INSERT_TAIL(&p->list, e, park);
+	e->parked = 1;
+	nparked++;
+}
+
+size_t
+store_sched_unpark(uint64_t domhash, size_t n)
+{
+	struct parkq	 key, *p;
+	struct qevp	*e;
+	size_t		 done = 0;
+
+	key.domhash = domhash;
+	if ((p = RB_FIND(park_tree, &parks, &key)) == NULL)
+		return 0;
+	while (done < n && (e = TAILQ_FIRST(&p->list)) != NULL) {
+		TAILQ_REMOVE(&p->list, e, park);
+		e->parked = 0;
+		nparked--;
+		RB_INSERT(qsched_tree, &sched, e);
+		done++;
+	}
+	if (TAILQ_EMPTY(&p->list)) {
+		RB_REMOVE(park_tree, &parks, p);
+		free(p);
+	}
+	return done;
+}
+
+size_t
+store_parked_count(void)
+{
+	return nparked;
 }
 
 const struct store_stats *
@@ -1685,7 +1780,7 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 	for (i = 0; i < ndel; i++) {
 		e = store_msg_evp(qm, del[i]);
 		if (e->state == QEVP_SCHEDULED)
-			RB_REMOVE(qsched_tree, &sched, e);
+			sched_remove(e);
 		e->state = QEVP_DONE;
 		qm->nlive--;
 		nevps--;

@@ -43,6 +43,7 @@
 #define PORTCULLIS_QUEUE_STORE_H
 
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/tree.h>
 
 #include <stdint.h>
@@ -72,6 +73,7 @@ struct qmsg;
 
 struct qevp {
 	RB_ENTRY(qevp)	 sched;
+	TAILQ_ENTRY(qevp) park;		/* when parked */
 	struct qmsg	*msg;
 	time_t		 nexttry;
 	uint64_t	 domhash;	/* store_domain_hash() of the rcpt */
@@ -79,6 +81,8 @@ struct qevp {
 	uint32_t	 attempts;
 	uint8_t		 dest;		/* DEST_* */
 	uint8_t		 state;		/* QEVP_* */
+	uint8_t		 parked;	/* QEVP_SCHEDULED, but waiting on its
+					 * domain's list, out of the tree */
 };
 
 struct qmsg {
@@ -176,6 +180,18 @@ struct qevp	*store_sched_next(struct qevp *);
  * into the tree at its nexttry. */
 void		 store_sched_set(struct qevp *, int);
 void		 store_sched_retime(struct qevp *, time_t);
+/*
+ * A due envelope whose domain has no delivery slot free waits on that
+ * domain's list instead of in the tree, so that a pass of the scheduler
+ * does not walk past it again and again (store_sched_park()); it stays
+ * QEVP_SCHEDULED to everyone else.  store_sched_unpark() puts back up to
+ * n of a domain's, the first parked first, and says how many.  Any
+ * other change of state or time (store_sched_set(), _retime(), removal)
+ * takes a parked envelope off its list as it would out of the tree.
+ */
+void		 store_sched_park(struct qevp *);
+size_t		 store_sched_unpark(uint64_t, size_t);
+size_t		 store_parked_count(void);
 
 /* Counters, for tests and `smtpctl show stats`. */
 struct store_stats {

@@ -146,6 +146,7 @@ static struct pbounceq	 pbounces = TAILQ_HEAD_INITIALIZER(pbounces);
 static struct scheduler_stats stats;
 static struct event	 ev_sched;
 static int		 ev_ready, sched_armed;
+static int		 sched_running, sched_again;	/* in sched_run() */
 static time_t		 sched_when;
 static uint32_t		 next_batch_id;
 static int		 paused;	/* smtpctl pause delivery */
@@ -327,8 +328,17 @@ domain_release(uint64_t hash)
 	if (--d->n == 0) {
 		RB_REMOVE(dcount_tree, &dcounts, d);
 		free(d);
+		d = NULL;
 	}
 	stats.inflight--;
+	/* The slot is free: the domain's first waiting envelopes may go. */
+	if (store_sched_unpark(hash, conf == NULL || conf->queue.per_domain <=
+	    0 ? SIZE_MAX : (size_t)conf->queue.per_domain - (d ? d->n : 0)) > 0) {
+		if (sched_running)
+			sched_again = 1;	/* sched_run() decides when */
+		else
+			scheduler_kick();
+	}
 }
 
 /* The delay after the attempts-th failure: the last step repeats. */
@@ -407,6 +417,8 @@ sched_run(int fd, short ev, void *arg)
 		return;		/* scheduler_conf() runs us again */
 	if (paused)
 		return;		/* scheduler_pause(0) runs us again */
+	sched_running = 1;
+	sched_again = 0;
 	now = queue_now();
 	limit = limit_deliveries();
 	for (e = store_sched_first(); e != NULL; e = nx) {
@@ -424,8 +436,16 @@ sched_run(int fd, short ev, void *arg)
 			continue;	/* waits for its peer */
 		if (stats.inflight >= limit)
 			break;		/* a batch done runs us again */
-		if (!domain_room(e->domhash))
+		if (!domain_room(e->domhash)) {
+			/*
+			 * Out of the tree until the domain has a slot free
+			 * (domain_release()): else every pass walks again
+			 * past all the due envelopes of a busy domain, and
+			 * draining a backlog of n costs O(n) a message.
+			 */
+			store_sched_park(e);
 			continue;
+		}
 		/* Past the other envelopes of this message next to e:
 		 * dispatch() may take them out of the tree. */
 		m = e->msg;
@@ -433,8 +453,11 @@ sched_run(int fd, short ev, void *arg)
 			nx = store_sched_next(nx);
 		down |= dispatch(m, now);
 	}
+	sched_running = 0;
 	if (down)
 		sched_arm(now + DOWN_RETRY, now);
+	else if (sched_again)
+		sched_arm(now, now);	/* envelopes came off a domain's list */
 	else if (next != 0)
 		sched_arm(next, now);
 }

@@ -15,6 +15,7 @@ import base64
 import email
 import email.policy
 import glob
+import json
 import os
 import re
 import smtplib
@@ -604,6 +605,36 @@ def test_connection_reused_for_the_next_message(lab):
     second_mail = [i for i, l in enumerate(lines)
                    if l.startswith("cmd MAIL FROM")][1]
     assert "cmd RSET" in lines[first_msg:second_mail], log
+
+
+def test_a_busy_domain_keeps_its_backlog_waiting(lab):
+    """With the domain's delivery slots all taken, its other due mail
+    waits for a slot (show stats: queue.waiting) and is still scheduled
+    to the operator; mail to another domain goes meanwhile."""
+    lab.zone(zone_far() + "near.example MX 10 mx1.far.example\n")
+    far = lab.sink("far", replies={"DOT": ["HANG", "250 2.0.0 ok"]})
+    d = lab.daemon("queue deliveries 10 per-domain 1\n")
+    send(d, ["first@far.example"])
+    assert wait_for(lambda: "message 1" in sink_log(far), 10), sink_log(far)
+    for i in range(3):
+        send(d, [f"r{i}@far.example"])
+    send(d, ["other@near.example"])
+
+    # near.example is another domain: its slot is free
+    msgs = wait_messages(far, 2)
+    assert env_rcpts(msgs[1][1]) == ["<other@near.example>"]
+
+    def shown():
+        st = json.loads(d.ctl("show", "stats", json_out=True,
+                              check=True).stdout)
+        return st if st["queue.messages"] == 4 else None
+
+    st = wait_for(shown, 10)
+    assert st, d.ctl("show", "stats").stdout
+    assert st["queue.inflight"] == 1, st
+    assert st["queue.scheduled"] == 3 and st["queue.waiting"] == 3, st
+    time.sleep(0.3)
+    assert len(messages(far)) == 2
 
 
 def test_pipelining_when_offered(lab):

@@ -650,6 +650,56 @@ test_reuse_body(void)
 	    "a message longer than the kept body");
 }
 
+/*
+ * Parking: a parked envelope is out of the tree, still scheduled; it
+ * comes back first parked first, and leaves its list on any change of
+ * state, on deletion, on removal and when the store closes.
+ */
+static void
+test_park(void)
+{
+	struct qmsg	*qm;
+	uint64_t	 a, h;
+
+	fresh_spool();
+	a = make_message(3, 1);
+	CHECK(a != 0 && store_sync(done, NULL) == 1, "a");
+	qm = store_msg_find(a);
+	h = qm->evp[0].domhash;
+	CHECK(qm->evp[1].domhash == h && qm->evp[2].domhash == h,
+	    "one domain");
+	store_sched_park(&qm->evp[2]);
+	store_sched_park(&qm->evp[0]);
+	store_sched_park(&qm->evp[1]);
+	CHECK(store_parked_count() == 3 && store_sched_first() == NULL,
+	    "parked %zu, tree not empty", store_parked_count());
+	CHECK(qm->evp[0].state == QEVP_SCHEDULED, "parked: not scheduled");
+	CHECK(store_sched_unpark(h + 1, 5) == 0, "another domain's");
+	CHECK(store_sched_unpark(h, 1) == 1 && store_sched_first() ==
+	    &qm->evp[2] && !qm->evp[2].parked, "not the first parked back");
+	CHECK(store_parked_count() == 2, "parked %zu", store_parked_count());
+
+	/* Off the list: a change of state, a deletion. */
+	store_sched_set(&qm->evp[0], QEVP_INFLIGHT);
+	CHECK(!qm->evp[0].parked && store_parked_count() == 1,
+	    "in flight but parked");
+	CHECK(store_envelope_delete(a, 1) == 0, "delete");
+	CHECK(store_parked_count() == 0, "a deleted envelope parked");
+	store_sched_set(&qm->evp[0], QEVP_SCHEDULED);
+
+	/* A removal and a close with parked envelopes; then recovery. */
+	store_sched_park(&qm->evp[0]);
+	CHECK(store_remove(a) == 0 && store_parked_count() == 0,
+	    "a removed message parked");
+	a = make_message(2, 1);
+	CHECK(a != 0 && store_sync(done, NULL) == 1, "a again");
+	store_sched_park(&store_msg_find(a)->evp[0]);
+	CHECK(recover() == 0, "recover");
+	CHECK(store_parked_count() == 0 && store_msg_find(a) != NULL &&
+	    store_sched_first() != NULL, "after recovery: %zu parked",
+	    store_parked_count());
+}
+
 static void
 test_update_delete_sched(void)
 {
@@ -1299,6 +1349,7 @@ main(void)
 	RUN(test_remove);
 	RUN(test_recycle);
 	RUN(test_reuse_body);
+	RUN(test_park);
 	RUN(test_update_delete_sched);
 	RUN(test_apply_batch);
 	RUN(test_corrupt);

@@ -658,6 +658,78 @@ test_limits(void)
 }
 
 /*
+ * A backlog for one domain, at its limit: the due envelopes the pass
+ * cannot send wait on the domain's list, out of the schedule (a pass
+ * would otherwise walk past all of them for every message sent), and
+ * go in the order they came, one for each slot freed.  Removing one,
+ * or scheduling it later, takes it off the list.
+ */
+static void
+test_busy_domain_waits(void)
+{
+	static const char *rcpt[] = { "<x@busy.test>" };
+	struct rbatch	 b[4];
+	struct qevp	*qe;
+	uint64_t	 ids[12], order[12];
+	size_t		 i, nb, got = 0, k;
+	int		 rounds = 0;
+
+	at(T0 + 60000);
+	for (i = 0; i < 12; i++) {
+		ids[i] = commit("<alice@example.org>", rcpt, 1, 0, 0);
+		CHECK(ids[i] != 0, "commit %zu", i);
+	}
+	settle();
+	/* Two in flight (per-domain 2), the other ten wait. */
+	CHECK(scheduler_domain_inflight("busy.test") == 2,
+	    "in flight %u", scheduler_domain_inflight("busy.test"));
+	CHECK(store_parked_count() == 10, "%zu waiting, not 10",
+	    store_parked_count());
+	for (nb = 0; nb < 4 && next_batch(&b[nb]); nb++)
+		;
+	CHECK(nb == 2 && b[0].msgid == ids[0] && b[1].msgid == ids[1],
+	    "the first two were not sent first");
+	for (i = 0; i < nb; i++)
+		order[got++] = b[i].msgid;
+
+	/* Taken off the list: one removed, one put off by an hour. */
+	CHECK(store_remove(ids[5]) == 0, "remove a waiting message");
+	qe = &store_msg_find(ids[6])->evp[0];
+	CHECK(qe->parked, "not waiting");
+	store_sched_retime(qe, T0 + 60000 + 3600);
+	CHECK(!qe->parked && store_parked_count() == 8, "%zu waiting",
+	    store_parked_count());
+
+	/* Each slot freed sends the next in line. */
+	while (nb > 0 && rounds++ < 20) {
+		for (i = 0; i < nb; i++)
+			answer_all(&b[i], DELIVERY_OK, "250 ok");
+		for (nb = 0; nb < 4 && next_batch(&b[nb]); nb++)
+			order[got < 12 ? got++ : got] = b[nb].msgid;
+		CHECK(scheduler_domain_inflight("busy.test") <= 2,
+		    "in flight %u", scheduler_domain_inflight("busy.test"));
+	}
+	CHECK(got == 10, "%zu sent, not 10", got);
+	for (i = 0, k = 0; i < 12 && k < got; i++) {
+		if (i == 5 || i == 6)
+			continue;
+		CHECK(order[k] == ids[i], "sent %zu-th: not message %zu", k,
+		    i);
+		k++;
+	}
+	CHECK(store_parked_count() == 0, "%zu still waiting",
+	    store_parked_count());
+	CHECK(store_msg_find(ids[6]) != NULL && !next_batch(&b[0]),
+	    "the one put off went early");
+	at(T0 + 60000 + 3600);
+	CHECK(next_batch(&b[0]) && b[0].msgid == ids[6],
+	    "the one put off did not go at its time");
+	answer_all(&b[0], DELIVERY_OK, "250 ok");
+	CHECK(scheduler_stats()->max_domain <= 2, "high water %u",
+	    scheduler_stats()->max_domain);
+}
+
+/*
  * Maildir recipients go to mailbox, with the same results: one bounced,
  * one retried; when mailbox dies what it had not answered comes back
  * and goes to the new one; delivery's batches are not touched by it.
@@ -796,6 +868,7 @@ main(void)
 	RUN(test_retry_warn_bounce);
 	RUN(test_no_bounce);
 	RUN(test_limits);
+	RUN(test_busy_domain_waits);
 	RUN(test_mailbox);
 	RUN(test_delivery_dies);
 	RUN(test_recovered_are_sent);
