@@ -320,6 +320,7 @@ class Bench:
         try:
             d.start()
             self.scale_rates(d, "empty", n)
+            self.scale_drain(d, closed, "small", self.args.backlog)
             log(f"bench: scale: filling the spool with {n_deferred} "
                 "deferred messages")
             fails0 = (d.stats() or {}).get("delivery.tempfail", 0)
@@ -367,10 +368,45 @@ class Bench:
                 d.logpath, errors="replace").read())
             if m:
                 self.notes.append("Portcullis scale: last " + m[-1][:150])
+            self.scale_drain(d, closed, "full", 0)
         finally:
             d.stop()
             sink.stop()
             shutil.rmtree(d.spool, ignore_errors=True)
+
+    def scale_drain(self, d, closed, which, n):
+        """A backlog to one domain, all due at once: the deferred
+        messages (first n more of them, when n) go when a sink opens
+        their closed port and `smtpctl schedule all' runs.  Rate: the
+        backlog over the time until the sink has it all."""
+        if n:
+            fails0 = (d.stats() or {}).get("delivery.tempfail", 0)
+            g = self.send_own(d.port(), 50, n, KIB, True,
+                              "x@deferred.test", 600)
+
+            def settled():
+                st = d.stats() or {}
+                return (st.get("queue.inflight") == 0 and
+                        st.get("delivery.tempfail", 0) - fails0 >= g["ok"])
+
+            if not g["ok"] or not wait_for(settled, 300, 0.2):
+                self.notes.append(f"Portcullis scale: the {which} backlog "
+                                  "was not deferred")
+                return
+        backlog = (d.stats() or {}).get("queue.messages", 0)
+        log(f"bench: scale: draining a backlog of {backlog:,} due at once")
+        sink = Sink(self.tools.gen, closed, self.tools, self.workdir)
+        try:
+            sink.expect(backlog)
+            t0 = time.monotonic()
+            res = d.ctl("schedule", "all", timeout=120)
+            t1 = sink.wait(1200) if res and res.returncode == 0 else None
+            self.record("portcullis", f"scale drain {which}",
+                        backlog / (t1 - t0) if t1 and backlog else None,
+                        messages=backlog)
+            wait_for(lambda: d.queue_size() == 0, 60)
+        finally:
+            sink.stop()
 
     def send_own(self, port, sessions, n, length, keep, to, timeout):
         cmd = [self.tools.loadgen, "-s", str(sessions), "-m", str(n), "-l",
@@ -732,6 +768,14 @@ class Bench:
                     if ev and fv else "")
             out.append(f"  {what:6} msg/s: empty spool {e}; with the "
                        f"deferred {f}  {drop}")
+        e, ev = fig("scale drain small")
+        f, fv = fig("scale drain full")
+        drop = f"change {(fv / ev - 1) * 100:+.0f} %" if ev and fv else ""
+        es = self.results.get(("portcullis", "scale drain small"), [{}])
+        fs = self.results.get(("portcullis", "scale drain full"), [{}])
+        out.append(f"  drain msg/s, a backlog to one domain due at once: "
+                   f"{es[0].get('messages', 0):,} {e}; "
+                   f"{fs[0].get('messages', 0):,} {f}  {drop}")
         r220, _ = fig("scale restart 220", 1)
         rl, _ = fig("scale restart loaded", 2)
         out.append(f"  restart: exec to first 220 {r220} ms; until the "
@@ -816,6 +860,8 @@ def main():
     ap.add_argument("--no-10k", action="store_true")
     ap.add_argument("--no-scale", action="store_true")
     ap.add_argument("--deferred", type=int, default=100000)
+    ap.add_argument("--backlog", type=int, default=5000,
+                    help="the small backlog the scale drain compares with")
     ap.add_argument("--json", default=None)
     ap.add_argument("--phases", default="all",
                     help="start,idle10k,accept,fsync,relay,scale (all)")
