@@ -81,14 +81,24 @@ def pid_alive(pid):
 
 
 def run_seconds(pid, fields):
-    """CPU seconds of a live process: schedstat's nanoseconds on a CPU
-    when the kernel keeps them (utime and stime count whole ticks, 10 ms:
-    too coarse for a run of a few hundred messages), else the ticks."""
+    """CPU seconds of a live process, all its threads (auth's hasher):
+    schedstat's nanoseconds on a CPU when the kernel keeps them (utime
+    and stime count whole ticks, 10 ms: too coarse for a run of a few
+    hundred messages), else the ticks."""
     try:
-        with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[0]) / 1e9
+        ns, seen = 0, 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    ns += int(f.read().split()[0])
+                seen += 1
+            except FileNotFoundError:
+                continue        # a thread that just ended
+        if seen:
+            return ns / 1e9
     except (OSError, ValueError, IndexError):
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        pass
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def proc_stats():
