@@ -38,8 +38,8 @@
  * rename never exposes a torn file because its data was synced first.
  *
  * Removal renames queue/<hh>/<msgid> to free/<msgid> (the message is
- * no longer committed), unlinks any envelopes.new there, truncates
- * envelopes and clears the body (body_clear()): the folder and its two
+ * no longer committed), unlinks any envelopes.new there and clears the
+ * envelopes and the body (file_clear()): the folder and its two
  * files, the three inodes of a message, wait in free/ for the next
  * store_create(), which renames one to incoming/<msgid> instead of
  * making a folder and a body.  Why: inode allocation was most of the
@@ -48,7 +48,7 @@
  * relay that deletes as fast as it accepts paid that scan three times a
  * message, and acceptance after "remove all" ran at half speed).
  *
- * Clearing a body keeps its blocks where the file system can: on Linux
+ * Clearing a file keeps its blocks where the file system can: on Linux
  * fallocate(FALLOC_FL_ZERO_RANGE) turns them into unwritten extents,
  * which read as zeros and are written over in place by the next
  * message, up to STORE_BODY_KEEP bytes (past that the file is cut).
@@ -56,8 +56,12 @@
  * with discard, trimming them) cost more than the data itself: on the
  * development machine a 1 KiB body written and synced took 0.10 ms
  * after ftruncate(0) and 0.008 ms after a zero range; 100 KiB took 0.22
- * against 0.08 ms.  Where there is no zero range (OpenBSD, tmpfs) the
- * body is truncated to nothing.  So a reused body may be longer than
+ * against 0.08 ms.  Truncating a 1 KiB envelopes file, as removal
+ * once did, blocked the queue 0.13 ms a message: a relay's every
+ * delivery paid that.  The envelopes are written over by the queue
+ * itself and cut to their length (write_file()).  Where there is no
+ * zero range (OpenBSD, tmpfs) the file is truncated to nothing.  So a
+ * reused body may be longer than
  * what the front end writes into it.  store_create() notes the length
  * it was given the body with (struct kept), and store_commit_prepare()
  * checks the size the front end reports against it: past that length
@@ -229,7 +233,7 @@ static int	 kept_cmp(struct kept *, struct kept *);
 static int	 parkq_cmp(struct parkq *, struct parkq *);
 static void	 sched_remove(struct qevp *);
 static off_t	 kept_take(uint64_t);
-static int	 body_clear(int);
+static int	 file_clear(int);
 static int	 body_note(int, uint64_t);
 static int	 body_cut(const char *, uint64_t);
 static int	 free_put(uint64_t);
@@ -429,7 +433,11 @@ read_file(const char *path, char **bufp, size_t *lenp)
 	return -1;
 }
 
-/* Write a whole file; O_EXCL or O_TRUNC in flags.  Not synced. */
+/*
+ * Write a whole file; O_EXCL or O_TRUNC in flags, or neither to write
+ * over what is there from the start and cut it to len (no block of it
+ * freed and allocated again).  Not synced.
+ */
 static int
 write_file(const char *path, const char *buf, size_t len, int flags)
 {
@@ -452,6 +460,14 @@ write_file(const char *path, const char *buf, size_t len, int flags)
 			return -1;
 		}
 		off += n;
+	}
+	if ((flags & (O_EXCL | O_TRUNC)) == 0 &&
+	    ftruncate(fd, (off_t)len) == -1) {
+		saved = errno;
+		close(fd);
+		(void)unlink(path);
+		errno = saved;
+		return -1;
 	}
 	if (close(fd) == -1) {
 		saved = errno;
@@ -992,11 +1008,12 @@ body_unshared(int fd)
 }
 
 /*
- * No byte of the message a body held may be read again: zero it,
+ * No byte of the message a file held may be read again: zero it,
  * keeping its blocks up to STORE_BODY_KEEP, or truncate it to nothing.
+ * For the body and the envelopes file alike.
  */
 static int
-body_clear(int fd)
+file_clear(int fd)
 {
 #ifdef FALLOC_FL_ZERO_RANGE
 	struct stat	 st;
@@ -1036,7 +1053,7 @@ free_put(uint64_t id)
 	path_free(path, id, F_MESSAGE);
 	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC)) != -1) {
-		kept = body_unshared(fd) && body_clear(fd) == 0;
+		kept = body_unshared(fd) && file_clear(fd) == 0;
 		(void)close(fd);
 	}
 	if (!kept && unlink(path) == -1 && errno != ENOENT)
@@ -1044,10 +1061,15 @@ free_put(uint64_t id)
 	path_free(path, id, F_NEW);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return -1;
+	/* Only the queue opens envelopes: no one else can be reading. */
 	path_free(path, id, F_ENVELOPES);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1)
 		return -1;
+	if (file_clear(fd) == -1) {
+		(void)close(fd);
+		return -1;
+	}
 	(void)close(fd);
 	freeq[nfree++] = id;
 	return 0;
@@ -1244,7 +1266,7 @@ move_corrupt(int bfd, const char *name, const char *why)
  * Transactions.
  */
 /*
- * Note the length of a reused body (body_clear() kept it), for its
+ * Note the length of a reused body (file_clear() kept it), for its
  * commit to check the front end's size against.  When there is no
  * memory to note it, the body is cut to nothing instead.
  */
@@ -1389,9 +1411,12 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 		return -1;
 	if (file_build(id, size, evp, n, &buf, &blen) == -1)
 		return -1;
-	/* O_TRUNC: a folder from free/ has an empty one. */
+	/*
+	 * A folder from free/ has one, zeros that kept their blocks:
+	 * written over and cut to length, not truncated first.
+	 */
 	path_incoming(path, id, F_ENVELOPES);
-	if (write_file(path, buf, blen, O_TRUNC) == -1) {
+	if (write_file(path, buf, blen, 0) == -1) {
 		saved = errno;
 		free(buf);
 		errno = saved;

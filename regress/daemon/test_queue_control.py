@@ -213,7 +213,7 @@ def test_remove(make_daemon):
 
 def test_a_removed_message_folder_is_reused(make_daemon):
     """Removal keeps a message's folder, envelopes file and body in the
-    spool's free/, emptied (the body may keep its length, as zeros); the
+    spool's free/, emptied (each may keep its length, as zeros); the
     next message is written into them, cut to its own length, and a
     restart keeps them for reuse."""
     d = make_daemon(hold=True)
@@ -227,11 +227,11 @@ def test_a_removed_message_folder_is_reused(make_daemon):
     assert os.listdir(os.path.join(d.spool, "free")) == [a]
     kept = os.path.join(d.spool, "free", a)
     assert sorted(os.listdir(kept)) == ["envelopes", "message"]
-    assert os.path.getsize(os.path.join(kept, "envelopes")) == 0
     # nothing of the removed message is left to read
-    with open(os.path.join(kept, "message"), "rb") as f:
-        left = f.read()
-    assert left.count(0) == len(left)
+    for name in ("envelopes", "message"):
+        with open(os.path.join(kept, name), "rb") as f:
+            left = f.read()
+        assert left.count(0) == len(left), name
     st = stats(d)
     assert st["store.free"] == 1 and st["store.recycled"] == 0
 
@@ -256,6 +256,11 @@ def test_a_removed_message_folder_is_reused(make_daemon):
     assert len(left) > len(body) > 0
     assert b"\0" not in body and b"queue control" not in body
     assert b"Subject: the next" in body and body.endswith(b"Hello.\r\n")
+    with open(os.path.join(d.spool, "queue", b[-2:], b, "envelopes"),
+              "rb") as f:
+        envs = f.read()
+    assert b"\0" not in envs and envs.endswith(b"\n")
+    assert b"dave@remote.test" in envs and b"bob@remote.test" not in envs
 
     tempfails(d, 2)
     d.ctl("remove", b, check=True)

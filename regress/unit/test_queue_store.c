@@ -367,12 +367,12 @@ inode_of(const char *fmt, uint64_t id)
 }
 
 /*
- * A cleared body in free/: no byte of what it held can be read; it is
- * empty, or zeros that keep their blocks (never longer than
- * STORE_BODY_KEEP).
+ * A cleared body or envelopes file in free/: no byte of what it held
+ * can be read; it is empty, or zeros that keep their blocks (never
+ * longer than STORE_BODY_KEEP).
  */
 static int
-body_cleared(const char *path)
+file_cleared(const char *path)
 {
 	char		 buf[4096];
 	struct stat	 st;
@@ -409,7 +409,8 @@ test_recycle(void)
 {
 	uint64_t	 a, b, c, d, e;
 	ino_t		 dir, env, msg;
-	char		 path[128], buf[256];
+	char		 path[128], buf[256], big[4096];
+	ssize_t		 n;
 	struct stat	 st;
 	int		 fd, rfd;
 
@@ -427,12 +428,12 @@ test_recycle(void)
 	    "free/ has %d", count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)a);
-	CHECK(stat(path, &st) == 0 && st.st_ino == msg && body_cleared(path),
+	CHECK(stat(path, &st) == 0 && st.st_ino == msg && file_cleared(path),
 	    "the body not kept cleared in free/");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)a);
-	CHECK(stat(path, &st) == 0 && st.st_size == 0,
-	    "the envelopes not emptied");
+	CHECK(stat(path, &st) == 0 && st.st_ino == env && file_cleared(path),
+	    "the envelopes not kept cleared in free/");
 
 	b = make_message(1, 2);
 	CHECK(b != 0 && b != a, "no second message");
@@ -444,6 +445,15 @@ test_recycle(void)
 	CHECK(message_whole(b, 1), "the second message is not whole");
 	CHECK(inode_of("queue/%02x/%016llx/envelopes", b) == env,
 	    "the envelopes file was not reused");
+	/* a's two recipients made a longer file: b's is cut to its own */
+	(void)snprintf(path, sizeof(path), "queue/%02x/%016llx/envelopes",
+	    (unsigned)(b & 0xff), (unsigned long long)b);
+	CHECK((fd = open(path, O_RDONLY)) != -1, "open b's envelopes");
+	n = read(fd, big, sizeof(big));
+	(void)close(fd);
+	CHECK(n > 0 && (size_t)n < sizeof(big) && memchr(big, 0, n) == NULL &&
+	    big[n - 1] == '\n', "b's envelopes hold %zd bytes, zeros or "
+	    "an unfinished line", n);
 	CHECK(inode_of("queue/%02x/%016llx/message", b) == msg,
 	    "the body was not reused");
 	CHECK(count_entries("free") == 0 && store_free_count() == 0,
@@ -487,11 +497,10 @@ test_recycle(void)
 	    count_entries("free"));
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)d);
-	CHECK(body_cleared(path), "recovery did not clear the body");
+	CHECK(file_cleared(path), "recovery did not clear the body");
 	(void)snprintf(path, sizeof(path), "free/%016llx/envelopes",
 	    (unsigned long long)d);
-	CHECK(stat(path, &st) == 0 && st.st_size == 0,
-	    "recovery did not empty the envelopes");
+	CHECK(file_cleared(path), "recovery did not clear the envelopes");
 	CHECK(store_stats()->corrupt == 0, "corrupt");
 
 	/* A body still being read (delivery, show message) is not
@@ -601,7 +610,7 @@ test_reuse_body(void)
 	CHECK(store_remove(a) == 0, "remove a");
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)a);
-	CHECK(body_cleared(path), "a's body not cleared");
+	CHECK(file_cleared(path), "a's body not cleared");
 
 	/* Shorter than the body it reuses: cut to its length. */
 	b = make_sized('B', 100, 100);
@@ -643,7 +652,7 @@ test_reuse_body(void)
 	CHECK(store_remove(a) == 0, "remove long");
 	(void)snprintf(path, sizeof(path), "free/%016llx/message",
 	    (unsigned long long)a);
-	CHECK(body_cleared(path), "a long body not cleared to the bound");
+	CHECK(file_cleared(path), "a long body not cleared to the bound");
 	b = make_sized('F', 150 * 1024, 150 * 1024);
 	CHECK(b != 0 && store_sync(done, NULL) == 1 &&
 	    body_is(b, 'F', 150 * 1024, 150 * 1024),
@@ -1028,9 +1037,14 @@ test_crash_update_remove(void)
 			/* kept: the folder with its body emptied */
 			(void)snprintf(path, sizeof(path), "free/%016llx/"
 			    "message", (unsigned long long)ids[0]);
-			CHECK(rows[i].freemax ? body_cleared(path) :
+			CHECK(rows[i].freemax ? file_cleared(path) :
 			    access(path, F_OK) == -1,
 			    "row %d: the body in free/", i);
+			(void)snprintf(path, sizeof(path), "free/%016llx/"
+			    "envelopes", (unsigned long long)ids[0]);
+			CHECK(rows[i].freemax ? file_cleared(path) :
+			    access(path, F_OK) == -1,
+			    "row %d: the envelopes in free/", i);
 			CHECK(count_entries("free") == (rows[i].freemax ? 1 : 0),
 			    "row %d: free/ has %d", i, count_entries("free"));
 			continue;
