@@ -95,6 +95,8 @@ static struct qtx_tree	 txs = RB_INITIALIZER(&txs);
 static size_t		 ntx_open, nevp_buffered;
 static struct event	 ev_sync;
 static int		 sync_scheduled;
+static struct event	 ev_trim;
+static int		 trim_scheduled, queue_busy;
 static struct config	*queue_conf;
 
 static void	 queue_imsg(enum proc_id, struct ipc_msg *);
@@ -103,6 +105,9 @@ static void	 queue_envelope(struct ipc_msg *);
 static void	 queue_commit(struct ipc_msg *);
 static void	 queue_rollback(struct ipc_msg *);
 static void	 queue_sync(int, short, void *);
+static void	 queue_dispatch(enum proc_id, struct ipc_msg *);
+static void	 queue_trim_request(void);
+static void	 queue_trim(int, short, void *);
 static void	 queue_committed(uint64_t, int, void *);
 static void	 queue_config(struct config *);
 static void	 queue_peer_closed(enum proc_id);
@@ -141,6 +146,8 @@ queue(void)
 	    (unsigned long long)st->corrupt, ms);
 
 	evtimer_set(&ev_sync, queue_sync, NULL);
+	evtimer_set(&ev_trim, queue_trim, NULL);
+	queue_trim_request();
 	scheduler_init();
 	proc_set_dispatch(queue_imsg);
 	proc_set_conf(queue_config);
@@ -185,10 +192,59 @@ queue_sync_request(void)
 		evtimer_add(&ev_sync, &tv);
 		sync_scheduled = 1;
 	}
+	queue_trim_request();
+}
+
+/*
+ * Removed folders past the free/ pool wait as trash (queue_store.c):
+ * delete them TRIM_MS at a time, every TRIM_BUSY_MS while messages come
+ * and go, every TRIM_IDLE_MS once the queue has had nothing else to do
+ * since the last pass.  A busy queue gives a tenth of its time to it,
+ * an idle one half.
+ */
+#define TRIM_MS		10
+#define TRIM_BUSY_MS	100
+#define TRIM_IDLE_MS	10
+
+static void
+queue_trim_request(void)
+{
+	struct timeval	 tv = { 0, TRIM_BUSY_MS * 1000 };
+
+	if (!trim_scheduled && store_trash_count() > 0) {
+		queue_busy = 0;
+		evtimer_add(&ev_trim, &tv);
+		trim_scheduled = 1;
+	}
+}
+
+static void
+queue_trim(int fd, short ev, void *arg)
+{
+	struct timeval	 tv = { 0, 0 };
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	trim_scheduled = 0;
+	if (store_trim(TRIM_MS) == 0)
+		return;
+	tv.tv_usec = (queue_busy ? TRIM_BUSY_MS : TRIM_IDLE_MS) * 1000;
+	queue_busy = 0;
+	evtimer_add(&ev_trim, &tv);
+	trim_scheduled = 1;
 }
 
 static void
 queue_imsg(enum proc_id from, struct ipc_msg *m)
+{
+	queue_busy = 1;
+	queue_dispatch(from, m);
+	queue_trim_request();
+}
+
+static void
+queue_dispatch(enum proc_id from, struct ipc_msg *m)
 {
 	if (from == PROC_DELIVERY) {
 		scheduler_delivery_imsg(m);

@@ -659,6 +659,7 @@ send_stats(uint32_t peerid)
 	add_stat(ob, "store.corrupt", (int64_t)st->corrupt);
 	add_stat(ob, "store.recycled", (int64_t)st->recycled);
 	add_stat(ob, "store.free", (int64_t)store_free_count());
+	add_stat(ob, "store.trash", (int64_t)store_trash_count());
 	add_stat(ob, "delivery.paused", scheduler_paused());
 	add_stat(ob, "delivery.batches", (int64_t)ss->batches);
 	add_stat(ob, "delivery.batches_now", (int64_t)ss->nbatch);

@@ -84,14 +84,24 @@
  * other processes only get descriptors from the queue), so an empty
  * body found there is the next message's alone.
  *
- * At most STORE_FREE_MAX folders wait; past that, and when the rename fails,
- * removal unlinks envelopes first (the message is then no longer
- * readable as committed), then the body, then the folder; a crash in
- * between leaves a folder without envelopes, which recovery finishes
- * removing.  Recovery empties what it finds in free/ the same way and
- * keeps it for reuse.  Removals are not synced: after a power cut a
- * delivered message may come back and be delivered again, never the
- * reverse.
+ * At most STORE_FREE_MAX folders wait for reuse.  Past that a removed
+ * folder is still renamed into free/, as it is, and noted as trash:
+ * store_trim(), which the queue runs on a timer a few milliseconds at a
+ * time, deletes it later.  Deleting a message's files frees their
+ * blocks and its folder's, and on a disk mounted with discard each
+ * freed block is trimmed while the caller waits: on the development
+ * machine unlinking an empty file took 3 us and one of 1 KiB 70 us.
+ * Done in line, that made a backlog of 100,000 drain at half the rate
+ * of one of 5,000.  Trash holds no more than the queue held before the
+ * removals, and recovery notes what it finds past the bound in free/
+ * as trash without reading it.  When the rename fails or there is no
+ * memory to note the trash, removal deletes at once: it unlinks
+ * envelopes first (the message is then no longer readable as
+ * committed), then the body, then the folder; a crash in between
+ * leaves a folder without envelopes, which recovery finishes removing.
+ * Recovery empties what it finds in free/ the same way and keeps it
+ * for reuse.  Removals are not synced: after a power cut a delivered
+ * message may come back and be delivered again, never the reverse.
  *
  * syncfs() reports writeback errors since Linux 5.8 (errseq on the
  * superblock).  It also writes back whatever else is dirty on the
@@ -186,12 +196,16 @@ static size_t			 nupdates, updates_cap;
 static size_t			 nmsgs, nevps;
 static uint64_t			 freeq[STORE_FREE_MAX];	/* names in free/ */
 static size_t			 nfree, free_max = STORE_FREE_MAX;
+static uint64_t			*trashq;	/* in free/, to delete */
+static size_t			 ntrash, trash_cap;
 static int			 spoolfd = -1;
 static struct store_stats	 stats;
 
 #ifdef PORTCULLIS_REGRESS
 void	(*store_test_step)(int);
 int	 store_test_per_file_sync;
+
+size_t	 store_test_trash_max = SIZE_MAX;
 
 void
 store_test_free_max(size_t n)
@@ -239,6 +253,8 @@ static int	 body_cut(const char *, uint64_t);
 static int	 free_put(uint64_t);
 static int	 free_take(const char *);
 static int	 recycle(const char *, uint64_t);
+static int	 trash_note(uint64_t);
+static int	 trash(const char *, uint64_t);
 static void	 recover_bucket(int);
 static void	 recover_message(int, const char *, uint64_t);
 static void	 move_corrupt(int, const char *, const char *);
@@ -920,6 +936,9 @@ store_close(void)
 	updates = NULL;
 	nupdates = updates_cap = 0;
 	nfree = 0;
+	free(trashq);
+	trashq = NULL;
+	ntrash = trash_cap = 0;
 	if (spoolfd != -1)
 		close(spoolfd);
 	spoolfd = -1;
@@ -961,7 +980,7 @@ recover_incoming(void)
 /*
  * What waits in free/ for reuse, after a restart: empty each folder
  * (a crash may have left a removed message whole there) and keep it;
- * remove what is not ours or beyond the bound.
+ * past the bound note it as trash, unread; remove what is not ours.
  */
 static int
 recover_free(void)
@@ -980,7 +999,9 @@ recover_free(void)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (parse_msgid(de->d_name, &id) == 0 && free_put(id) == 0)
+		if (parse_msgid(de->d_name, &id) == 0 &&
+		    ((nfree < free_max && free_put(id) == 0) ||
+		    trash_note(id) == 0))
 			continue;
 		n = snprintf(path, sizeof(path), DIR_FREE "/%s", de->d_name);
 		if (n < 0 || (size_t)n >= sizeof(path))
@@ -1129,6 +1150,83 @@ free_take(const char *to)
 	}
 	errno = ENOENT;
 	return -1;
+}
+
+/* Note free/<id> as trash, for store_trim().  0, or -1 (no memory). */
+static int
+trash_note(uint64_t id)
+{
+	uint64_t	*nq;
+	size_t		 ncap;
+
+#ifdef PORTCULLIS_REGRESS
+	if (ntrash >= store_test_trash_max) {
+		errno = ENOMEM;
+		return -1;
+	}
+#endif
+	if (ntrash == trash_cap) {
+		ncap = trash_cap ? trash_cap * 2 : 256;
+		if ((nq = reallocarray(trashq, ncap, sizeof(*nq))) == NULL)
+			return -1;
+		trashq = nq;
+		trash_cap = ncap;
+	}
+	trashq[ntrash++] = id;
+	return 0;
+}
+
+/*
+ * Move the folder `from' (a removed message <id>) to free/ as trash,
+ * to be deleted by store_trim().  0: `from' is gone; -1: it is as it
+ * was.
+ */
+static int
+trash(const char *from, uint64_t id)
+{
+	char	 to[PATH_LEN];
+
+	if (trash_note(id) == -1)
+		return -1;
+	path_free(to, id, NULL);
+	if (rename(from, to) == -1) {
+		if (errno != ENOENT)
+			log_warn("spool: rename %s", from);
+		ntrash--;
+		return -1;
+	}
+	STEP(STORE_STEP_REMOVE);
+	return 0;
+}
+
+size_t
+store_trim(int ms)
+{
+	struct timespec	 start, now;
+	char		 path[PATH_LEN];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ntrash > 0) {
+		path_free(path, trashq[--ntrash], NULL);
+		if (rm_msgdir(path) == -1)
+			log_warn("spool: cannot remove %s", path);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+			break;
+	}
+	if (ntrash == 0 && trash_cap > 1024) {
+		free(trashq);
+		trashq = NULL;
+		trash_cap = 0;
+	}
+	return ntrash;
+}
+
+size_t
+store_trash_count(void)
+{
+	return ntrash;
 }
 
 static void
@@ -1649,7 +1747,7 @@ store_remove(uint64_t id)
 		return -1;
 	}
 	path_queue(path, id, NULL);
-	if (recycle(path, id) == 0)
+	if (recycle(path, id) == 0 || trash(path, id) == 0)
 		goto done;
 	path_queue(path, id, F_ENVELOPES);
 	if (unlink(path) == -1 && errno != ENOENT)

@@ -173,6 +173,11 @@ struct qmsg	*store_msg_nfind(uint64_t);
 size_t		 store_msg_count(void);
 size_t		 store_evp_count(void);		/* live envelopes */
 size_t		 store_free_count(void);	/* folders in free/ */
+/* Removed folders past STORE_FREE_MAX wait in free/ as trash: delete
+ * them, for about ms milliseconds at most (one at least).  How many
+ * are left. */
+size_t		 store_trim(int);
+size_t		 store_trash_count(void);
 /* The next envelope due (smallest nexttry), or NULL; then the next. */
 struct qevp	*store_sched_first(void);
 struct qevp	*store_sched_next(struct qevp *);
@@ -220,6 +225,8 @@ extern void	(*store_test_step)(int);
 extern int	 store_test_per_file_sync;
 /* Test builds: keep at most n folders in free/ (STORE_FREE_MAX). */
 void		 store_test_free_max(size_t);
+/* Test builds: note at most this many as trash (else delete at once). */
+extern size_t	 store_test_trash_max;
 #endif
 
 #endif

@@ -272,6 +272,45 @@ def test_a_removed_message_folder_is_reused(make_daemon):
     assert stats(d)["store.recycled"] == 1
 
 
+def test_removed_folders_past_the_pool_are_deleted_in_the_background(
+        make_daemon):
+    """free/ keeps 4,096 folders for reuse; what a restart finds there
+    past that (removals past the pool leave it there as trash) is
+    deleted by the running queue a few milliseconds at a time, whatever
+    it holds, and show stats counts it down."""
+    d = make_daemon(hold=True)
+    a = submit(d, "alice@example.org", ["bob@remote.test"])
+    tempfails(d, 1)
+    d.stop()
+    free = os.path.join(d.spool, "free")
+    # a whole message, as a removal past the pool leaves it
+    whole = os.path.join(d.spool, "queue", a[-2:], a)
+    st = os.stat(whole)     # the queue's own: as it would have made them
+    os.rename(whole, os.path.join(free, a))
+    made = 1
+    for i in range(4096 + 300):
+        name = os.path.join(free, "%016x" % (0x1000000000000000 + i))
+        os.mkdir(name, 0o700)
+        os.chown(name, st.st_uid, st.st_gid)
+        for f in ("envelopes", "message"):
+            with open(os.path.join(name, f), "wb") as fh:
+                fh.write(b"x" * 100)
+            os.chown(os.path.join(name, f), st.st_uid, st.st_gid)
+        made += 1
+    d.start()
+    assert msgdirs(d) == []
+    st = stats(d)
+    assert st["queue.messages"] == 0 and st["store.free"] == 4096
+    assert 0 <= st["store.trash"] <= made - 4096
+    assert wait_for(lambda: stats(d)["store.trash"] == 0, 20)
+    assert wait_for(lambda: len(os.listdir(free)) == 4096, 5)
+    assert stats(d)["store.free"] == 4096
+    # the pool is reused as it was: a message still goes through
+    b = submit(d, "carol@example.org", ["dave@remote.test"])
+    assert msgdirs(d) == [b] and stats(d)["store.recycled"] == 1
+    assert not os.path.exists(os.path.join(free, b))
+
+
 def test_remove_refuses_a_message_in_delivery(make_daemon):
     """The relay takes the connection and says nothing: the envelope
     stays in flight, and is not removed under delivery's feet."""

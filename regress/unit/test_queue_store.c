@@ -529,12 +529,44 @@ test_recycle(void)
 	    "the reader's body changed");
 	close(rfd);
 
-	/* The bound: past it, a removal deletes the folder. */
+	/*
+	 * The bound: past it, a removed folder waits in free/ as trash,
+	 * as it is, until a trim deletes it.
+	 */
 	store_test_free_max(1);
-	CHECK(store_remove(b) == 0, "remove at the bound");
-	CHECK(count_entries("free") == 1 && store_free_count() == 1,
-	    "past the bound: free/ has %d", count_entries("free"));
-	CHECK(inode_of("queue/%02x/%016llx", b) == 0, "not removed");
+	CHECK(store_remove(b) == 0 && store_free_count() == 1 &&
+	    store_trash_count() == 0, "remove up to the bound");
+	CHECK(store_remove(c) == 0, "remove past the bound");
+	CHECK(inode_of("queue/%02x/%016llx", c) == 0, "not removed");
+	CHECK(count_entries("free") == 2 && store_free_count() == 1 &&
+	    store_trash_count() == 1, "past the bound: free/ has %d, "
+	    "%zu kept, %zu trash", count_entries("free"), store_free_count(),
+	    store_trash_count());
+	d = make_message(1, 6);
+	e = make_message(1, 6);
+	CHECK(store_sync(done, NULL) == 2 && store_remove(d) == 0 &&
+	    store_remove(e) == 0 && store_trash_count() == 2, "trash 2");
+	/* one at least, however short the time given */
+	CHECK(store_trim(0) == 1 && count_entries("free") == 2,
+	    "a trim of 0 ms: free/ has %d", count_entries("free"));
+	/* a restart finds the trash past the bound and notes it again */
+	CHECK(recover() == 0 && store_free_count() == 1 &&
+	    store_trash_count() == 1 && count_entries("free") == 2,
+	    "restart: %zu kept, %zu trash, free/ has %d", store_free_count(),
+	    store_trash_count(), count_entries("free"));
+	CHECK(store_trim(1000) == 0 && count_entries("free") == 1,
+	    "trimmed: free/ has %d", count_entries("free"));
+	/* with no room to note it as trash, removal deletes at once */
+	e = make_message(1, 7);
+	a = make_message(1, 8);
+	CHECK(store_sync(done, NULL) == 2 && store_remove(e) == 0 &&
+	    count_entries("free") == 1, "e and a");
+	store_test_trash_max = 0;
+	CHECK(store_remove(a) == 0 && store_trash_count() == 0 &&
+	    count_entries("free") == 1 &&
+	    inode_of("queue/%02x/%016llx", a) == 0,
+	    "no trash: free/ has %d", count_entries("free"));
+	store_test_trash_max = SIZE_MAX;
 	store_test_free_max(STORE_FREE_MAX);
 }
 
@@ -997,23 +1029,32 @@ test_crash_update_remove(void)
 		int		 step;
 		int		 want;	/* attempts; -1: message gone */
 		int		 nth;
-		size_t		 freemax;	/* 0: removal deletes */
+		size_t		 freemax;	/* 0: no reuse */
+		size_t		 trashmax;	/* 0: removal deletes */
 	} rows[] = {
-		{ OP_UPDATE, STORE_STEP_UPDATE_WRITTEN, 0, 1, STORE_FREE_MAX },
-		{ OP_UPDATE, STORE_STEP_DATA_SYNCED, 0, 1, STORE_FREE_MAX },
-		{ OP_UPDATE, STORE_STEP_UPDATE_RENAMED, 9, 1, STORE_FREE_MAX },
-		{ OP_UPDATE, 0, 9, 1, STORE_FREE_MAX },
+		{ OP_UPDATE, STORE_STEP_UPDATE_WRITTEN, 0, 1, STORE_FREE_MAX,
+		    SIZE_MAX },
+		{ OP_UPDATE, STORE_STEP_DATA_SYNCED, 0, 1, STORE_FREE_MAX,
+		    SIZE_MAX },
+		{ OP_UPDATE, STORE_STEP_UPDATE_RENAMED, 9, 1, STORE_FREE_MAX,
+		    SIZE_MAX },
+		{ OP_UPDATE, 0, 9, 1, STORE_FREE_MAX, SIZE_MAX },
 		/* after the rename into free/ */
-		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, STORE_FREE_MAX },
-		{ OP_REMOVE, 0, -1, 1, STORE_FREE_MAX },
-		/* free/ full: after the envelopes' unlink, the body's */
-		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, 0 },
-		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 2, 0 },
-		{ OP_REMOVE, 0, -1, 1, 0 },
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, STORE_FREE_MAX,
+		    SIZE_MAX },
+		{ OP_REMOVE, 0, -1, 1, STORE_FREE_MAX, SIZE_MAX },
+		/* free/ full: after the rename into free/ as trash */
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, 0, SIZE_MAX },
+		{ OP_REMOVE, 0, -1, 1, 0, SIZE_MAX },
+		/* no trash either: after the envelopes' unlink, the body's */
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 1, 0, 0 },
+		{ OP_REMOVE, STORE_STEP_REMOVE, -1, 2, 0, 0 },
+		{ OP_REMOVE, 0, -1, 1, 0, 0 },
 	};
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])); i++) {
 		store_test_free_max(rows[i].freemax);
+		store_test_trash_max = rows[i].trashmax;
 		fresh_spool();
 		ids[0] = make_message(2, 1);
 		if (store_sync(done, NULL) != 1) {
@@ -1034,19 +1075,29 @@ test_crash_update_remove(void)
 			CHECK(access(path, F_OK) == -1 &&
 			    count_entries("corrupt") == 0,
 			    "row %d: leftovers", i);
-			/* kept: the folder with its body emptied */
+			/* kept: the folder with its files emptied */
 			(void)snprintf(path, sizeof(path), "free/%016llx/"
 			    "message", (unsigned long long)ids[0]);
-			CHECK(rows[i].freemax ? file_cleared(path) :
-			    access(path, F_OK) == -1,
+			CHECK(!rows[i].freemax || file_cleared(path),
 			    "row %d: the body in free/", i);
 			(void)snprintf(path, sizeof(path), "free/%016llx/"
 			    "envelopes", (unsigned long long)ids[0]);
-			CHECK(rows[i].freemax ? file_cleared(path) :
-			    access(path, F_OK) == -1,
+			CHECK(!rows[i].freemax || file_cleared(path),
 			    "row %d: the envelopes in free/", i);
-			CHECK(count_entries("free") == (rows[i].freemax ? 1 : 0),
+			CHECK(count_entries("free") == (rows[i].freemax ||
+			    rows[i].trashmax ? 1 : 0),
 			    "row %d: free/ has %d", i, count_entries("free"));
+			/* trash, whole or not: deleted by a trim */
+			CHECK(store_trash_count() == (!rows[i].freemax &&
+			    rows[i].trashmax ? 1 : 0), "row %d: trash %zu", i,
+			    store_trash_count());
+			CHECK(store_trim(1000) == 0 && count_entries("free") ==
+			    (rows[i].freemax ? 1 : 0), "row %d: trimmed, free/ "
+			    "has %d", i, count_entries("free"));
+			(void)snprintf(path, sizeof(path), "free/%016llx",
+			    (unsigned long long)ids[0]);
+			CHECK(rows[i].freemax || access(path, F_OK) == -1,
+			    "row %d: the folder left in free/", i);
 			continue;
 		}
 		CHECK(message_whole(ids[0], 2), "row %d: not whole", i);
@@ -1055,6 +1106,7 @@ test_crash_update_remove(void)
 		    "want %d", i, e.attempts, rows[i].want);
 	}
 	store_test_free_max(STORE_FREE_MAX);
+	store_test_trash_max = SIZE_MAX;
 }
 
 static void
