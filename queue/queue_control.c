@@ -625,34 +625,18 @@ send_stats(uint32_t peerid)
 	const struct scheduler_stats	*ss = scheduler_stats();
 	struct ipc			*ch;
 	struct ipc_obuf			*ob;
-	struct qmsg			*qm;
-	int64_t				 sched = 0, fly = 0, held = 0;
-	uint32_t			 i;
 
 	if ((ch = proc_channel(PROC_CONTROL)) == NULL)
 		return;
-	for (qm = store_msg_first(); qm != NULL; qm = store_msg_next(qm)) {
-		for (i = 0; i < qm->nevp; i++) {
-			switch (qm->evp[i].state) {
-			case QEVP_SCHEDULED:
-				sched++;
-				break;
-			case QEVP_INFLIGHT:
-				fly++;
-				break;
-			case QEVP_HELD:
-				held++;
-				break;
-			}
-		}
-	}
 	ob = ipc_create(ch, IMSG_CTL_STATS, peerid, -1);
 	add_stat(ob, "queue.messages", (int64_t)store_msg_count());
 	add_stat(ob, "queue.envelopes", (int64_t)store_evp_count());
-	add_stat(ob, "queue.scheduled", sched);
+	add_stat(ob, "queue.scheduled",
+	    (int64_t)store_state_count(QEVP_SCHEDULED));
 	add_stat(ob, "queue.waiting", (int64_t)store_parked_count());
-	add_stat(ob, "queue.inflight", fly);
-	add_stat(ob, "queue.held", held);
+	add_stat(ob, "queue.inflight",
+	    (int64_t)store_state_count(QEVP_INFLIGHT));
+	add_stat(ob, "queue.held", (int64_t)store_state_count(QEVP_HELD));
 	add_stat(ob, "store.commits", (int64_t)st->commits);
 	add_stat(ob, "store.syncs", (int64_t)st->syncs);
 	add_stat(ob, "store.recovered", (int64_t)st->recovered);

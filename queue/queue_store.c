@@ -194,6 +194,7 @@ static size_t			 nparked;
 static uint64_t			*updates;	/* msgids with envelopes.new */
 static size_t			 nupdates, updates_cap;
 static size_t			 nmsgs, nevps;
+static size_t			 nstate[QEVP_DONE];	/* live, by state */
 static uint64_t			 freeq[STORE_FREE_MAX];	/* names in free/ */
 static size_t			 nfree, free_max = STORE_FREE_MAX;
 static uint64_t			*trashq;	/* in free/, to delete */
@@ -674,6 +675,7 @@ index_insert(struct qmsg *qm)
 		if (qm->evp[i].state == QEVP_DONE)
 			continue;
 		nevps++;
+		nstate[qm->evp[i].state]++;
 		if (qm->evp[i].state == QEVP_SCHEDULED)
 			RB_INSERT(qsched_tree, &sched, &qm->evp[i]);
 	}
@@ -688,6 +690,7 @@ index_remove(struct qmsg *qm)
 		if (qm->evp[i].state == QEVP_DONE)
 			continue;
 		nevps--;
+		nstate[qm->evp[i].state]--;
 		if (qm->evp[i].state == QEVP_SCHEDULED)
 			sched_remove(&qm->evp[i]);
 	}
@@ -749,6 +752,14 @@ store_msg_count(void)
 }
 
 size_t
+store_state_count(int state)
+{
+	if (state < 0 || state >= QEVP_DONE)
+		return 0;
+	return nstate[state];
+}
+
+size_t
 store_free_count(void)
 {
 	return nfree;
@@ -803,6 +814,8 @@ store_sched_set(struct qevp *e, int state)
 		sched_remove(e);
 	else if (e->state != QEVP_SCHEDULED && state == QEVP_SCHEDULED)
 		RB_INSERT(qsched_tree, &sched, e);
+	nstate[e->state]--;
+	nstate[state]++;
 	e->state = state;
 }
 
@@ -1904,6 +1917,7 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 		e = store_msg_evp(qm, del[i]);
 		if (e->state == QEVP_SCHEDULED)
 			sched_remove(e);
+		nstate[e->state]--;
 		e->state = QEVP_DONE;
 		qm->nlive--;
 		nevps--;

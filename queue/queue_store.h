@@ -172,6 +172,9 @@ struct qmsg	*store_msg_next(struct qmsg *);
 struct qmsg	*store_msg_nfind(uint64_t);
 size_t		 store_msg_count(void);
 size_t		 store_evp_count(void);		/* live envelopes */
+/* Live envelopes in a state (QEVP_SCHEDULED, _INFLIGHT, _HELD), kept
+ * as they change: show stats costs nothing however large the queue. */
+size_t		 store_state_count(int);
 size_t		 store_free_count(void);	/* folders in free/ */
 /* Removed folders past STORE_FREE_MAX wait in free/ as trash: delete
  * them, for about ms milliseconds at most (one at least).  How many

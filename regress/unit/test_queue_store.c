@@ -400,6 +400,75 @@ file_cleared(const char *path)
 }
 
 /*
+ * The counts by state that show stats gives agree with a walk of the
+ * index through every change: commit, state changes, a deletion, a
+ * batch, a removal, a restart.
+ */
+static int
+counts_agree(const char *when)
+{
+	struct qmsg	*qm;
+	size_t		 walk[QEVP_DONE] = { 0 };
+	uint32_t	 i;
+	int		 st;
+
+	for (qm = store_msg_first(); qm != NULL; qm = store_msg_next(qm))
+		for (i = 0; i < qm->nevp; i++)
+			if (qm->evp[i].state != QEVP_DONE)
+				walk[qm->evp[i].state]++;
+	for (st = 0; st < QEVP_DONE; st++)
+		if (store_state_count(st) != walk[st]) {
+			printf("%s: state %d counted %zu, walked %zu\n", when,
+			    st, store_state_count(st), walk[st]);
+			return 0;
+		}
+	return 1;
+}
+
+static void
+test_state_counts(void)
+{
+	struct envelope	 repl;
+	struct qmsg	*qm;
+	uint64_t	 a, b;
+	uint32_t	 del = 0;
+
+	fresh_spool();
+	CHECK(counts_agree("empty") && store_state_count(QEVP_SCHEDULED) ==
+	    0, "empty");
+	a = make_message(3, 1);
+	b = make_message(2, 1);
+	CHECK(store_state_count(QEVP_SCHEDULED) == 0, "prepared counted");
+	CHECK(store_sync(done, NULL) == 2 && counts_agree("committed") &&
+	    store_state_count(QEVP_SCHEDULED) == 5, "committed: %zu",
+	    store_state_count(QEVP_SCHEDULED));
+	qm = store_msg_find(a);
+	store_sched_set(&qm->evp[0], QEVP_INFLIGHT);
+	store_sched_set(&qm->evp[1], QEVP_HELD);
+	store_sched_set(&qm->evp[2], QEVP_INFLIGHT);
+	CHECK(counts_agree("set") && store_state_count(QEVP_INFLIGHT) == 2 &&
+	    store_state_count(QEVP_HELD) == 1, "set");
+	CHECK(store_envelope_delete(a, 2) == 0 && counts_agree("deleted") &&
+	    store_state_count(QEVP_INFLIGHT) == 1, "delete");
+	store_sched_set(&qm->evp[1], QEVP_SCHEDULED);
+	/* a batch: one rewritten back to the schedule, one deleted */
+	CHECK(store_envelope_load(a, 1, &repl) == 0, "load");
+	repl.attempts++;
+	CHECK(store_envelopes_apply(a, &repl, 1, &del, 1) == 0 &&
+	    counts_agree("applied") && store_state_count(QEVP_INFLIGHT) == 0 &&
+	    store_state_count(QEVP_SCHEDULED) == 3, "apply");
+	CHECK(store_remove(b) == 0 && counts_agree("removed") &&
+	    store_state_count(QEVP_SCHEDULED) == 1, "remove");
+	store_sched_set(&store_msg_find(a)->evp[1], QEVP_HELD);
+	(void)store_sync(done, NULL);
+	CHECK(recover() == 0 && counts_agree("recovered") &&
+	    store_state_count(QEVP_SCHEDULED) == 1 &&
+	    store_state_count(QEVP_HELD) == 0, "recovered");
+	CHECK(store_remove(a) == 0 && counts_agree("all gone") &&
+	    store_state_count(QEVP_SCHEDULED) == 0, "all gone");
+}
+
+/*
  * A removed message's folder, envelopes file and body wait in free/,
  * emptied, and are the next message's: no inode made or freed.  A body
  * someone still reads is unlinked instead, and the reader keeps it.
@@ -1416,6 +1485,7 @@ main(void)
 	RUN(test_recycle);
 	RUN(test_reuse_body);
 	RUN(test_park);
+	RUN(test_state_counts);
 	RUN(test_update_delete_sched);
 	RUN(test_apply_batch);
 	RUN(test_corrupt);
