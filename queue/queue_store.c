@@ -195,7 +195,12 @@ static uint64_t			*updates;	/* msgids with envelopes.new */
 static size_t			 nupdates, updates_cap;
 static size_t			 nmsgs, nevps;
 static size_t			 nstate[QEVP_DONE];	/* live, by state */
-static uint64_t			 freeq[STORE_FREE_MAX];	/* names in free/ */
+/* The folders in free/, a heap: the one whose inode is highest first. */
+struct freeent {
+	uint64_t	 id;
+	uint64_t	 ino;	/* its envelopes file's */
+};
+static struct freeent		 freeq[STORE_FREE_MAX];
 static size_t			 nfree, free_max = STORE_FREE_MAX;
 static uint64_t			*trashq;	/* in free/, to delete */
 static size_t			 ntrash, trash_cap;
@@ -252,6 +257,8 @@ static int	 file_clear(int);
 static int	 body_note(int, uint64_t);
 static int	 body_cut(const char *, uint64_t);
 static int	 free_put(uint64_t);
+static void	 free_push(uint64_t, uint64_t);
+static void	 free_pop(void);
 static int	 free_take(const char *);
 static int	 recycle(const char *, uint64_t);
 static int	 trash_note(uint64_t);
@@ -1079,8 +1086,9 @@ file_clear(int fd)
 static int
 free_put(uint64_t id)
 {
-	char	 path[PATH_LEN];
-	int	 fd, kept = 0;
+	char		 path[PATH_LEN];
+	struct stat	 st;
+	int		 fd, kept = 0;
 
 	if (nfree >= free_max)
 		return -1;
@@ -1100,13 +1108,56 @@ free_put(uint64_t id)
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) == -1)
 		return -1;
-	if (file_clear(fd) == -1) {
+	if (fstat(fd, &st) == -1 || file_clear(fd) == -1) {
 		(void)close(fd);
 		return -1;
 	}
 	(void)close(fd);
-	freeq[nfree++] = id;
+	free_push(id, (uint64_t)st.st_ino);
 	return 0;
+}
+
+/*
+ * The pool hands out folders by inode number, highest first, not in
+ * the order they were removed: the messages of one batch then have
+ * their inodes in the same few blocks of the inode table, and each
+ * syncfs() writes those blocks once for all of them.
+ */
+static void
+free_push(uint64_t id, uint64_t ino)
+{
+	size_t		 i = nfree++, up;
+	struct freeent	 e = { id, ino };
+
+	while (i > 0) {
+		up = (i - 1) / 2;
+		if (freeq[up].ino >= ino)
+			break;
+		freeq[i] = freeq[up];
+		i = up;
+	}
+	freeq[i] = e;
+}
+
+static void
+free_pop(void)
+{
+	struct freeent	 last;
+	size_t		 i = 0, c;
+
+	if (nfree == 0)
+		return;
+	last = freeq[--nfree];
+	while ((c = 2 * i + 1) < nfree) {
+		if (c + 1 < nfree && freeq[c + 1].ino > freeq[c].ino)
+			c++;
+		if (freeq[c].ino <= last.ino)
+			break;
+		freeq[i] = freeq[c];
+		i = c;
+	}
+	if (nfree > 0)
+		freeq[i] = last;
 }
 
 /*
@@ -1147,9 +1198,9 @@ free_take(const char *to)
 	char	 from[PATH_LEN];
 
 	while (nfree > 0) {
-		path_free(from, freeq[nfree - 1], NULL);
+		path_free(from, freeq[0].id, NULL);
 		if (rename(from, to) == 0) {
-			nfree--;
+			free_pop();
 			stats.recycled++;
 			return 0;
 		}
@@ -1159,7 +1210,7 @@ free_take(const char *to)
 		}
 		log_warn("spool: rename %s", from);
 		(void)rm_msgdir(from);
-		nfree--;
+		free_pop();
 	}
 	errno = ENOENT;
 	return -1;

@@ -400,6 +400,60 @@ file_cleared(const char *path)
 }
 
 /*
+ * The pool hands out the folder whose envelopes inode is highest,
+ * whatever the order of the removals: the messages of a batch get
+ * neighbouring inodes (blocks of the inode table written once).
+ */
+static int
+ino_desc(const void *a, const void *b)
+{
+	ino_t	 x = *(const ino_t *)a, y = *(const ino_t *)b;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void
+test_pool_order(void)
+{
+	static const int order[4] = { 2, 0, 3, 1 };
+	uint64_t	 m[4], n;
+	ino_t		 env[4], want[4];
+	char		 path[128];
+	struct stat	 st;
+	int		 i;
+
+	fresh_spool();
+	for (i = 0; i < 4; i++)
+		m[i] = make_message(1, 1);
+	CHECK(store_sync(done, NULL) == 4, "four");
+	for (i = 0; i < 4; i++)
+		want[i] = env[i] = inode_of("queue/%02x/%016llx/envelopes",
+		    m[i]);
+	qsort(want, 4, sizeof(want[0]), ino_desc);
+	/* removed lowest first, then in no order at all */
+	for (i = 0; i < 4; i++) {
+		if (env[order[i]] == want[3])
+			CHECK(store_remove(m[order[i]]) == 0, "remove");
+	}
+	for (i = 0; i < 4; i++) {
+		if (env[order[i]] != want[3])
+			CHECK(store_remove(m[order[i]]) == 0, "remove");
+	}
+	CHECK(store_free_count() == 4, "pool %zu", store_free_count());
+	for (i = 0; i < 4; i++) {
+		n = make_message(1, 2);
+		(void)snprintf(path, sizeof(path), "incoming/%016llx/envelopes",
+		    (unsigned long long)n);
+		CHECK(n != 0 && stat(path, &st) == 0 && st.st_ino == want[i],
+		    "take %d: inode %llu, want %llu", i,
+		    (unsigned long long)st.st_ino,
+		    (unsigned long long)want[i]);
+	}
+	CHECK(store_sync(done, NULL) == 4 && store_free_count() == 0,
+	    "four again");
+}
+
+/*
  * The counts by state that show stats gives agree with a walk of the
  * index through every change: commit, state changes, a deletion, a
  * batch, a removal, a restart.
@@ -1483,6 +1537,7 @@ main(void)
 	RUN(test_per_file_sync);
 	RUN(test_remove);
 	RUN(test_recycle);
+	RUN(test_pool_order);
 	RUN(test_reuse_body);
 	RUN(test_park);
 	RUN(test_state_counts);
