@@ -193,8 +193,8 @@ static struct park_tree		 parks = RB_INITIALIZER(&parks);
 static size_t			 nparked;
 static uint64_t			*updates;	/* msgids with envelopes.new */
 static size_t			 nupdates, updates_cap;
-static size_t			 nmsgs, nevps;
-static size_t			 nstate[QEVP_DONE];	/* live, by state */
+static size_t			 nmsgs;
+static size_t			 nstate[QEVP_DONE];	/* live envelopes, by state */
 /* The folders in free/, a heap: the one whose inode is highest first. */
 struct freeent {
 	uint64_t	 id;
@@ -681,7 +681,6 @@ index_insert(struct qmsg *qm)
 	for (i = 0; i < qm->nevp; i++) {
 		if (qm->evp[i].state == QEVP_DONE)
 			continue;
-		nevps++;
 		nstate[qm->evp[i].state]++;
 		if (qm->evp[i].state == QEVP_SCHEDULED)
 			RB_INSERT(qsched_tree, &sched, &qm->evp[i]);
@@ -696,7 +695,6 @@ index_remove(struct qmsg *qm)
 	for (i = 0; i < qm->nevp; i++) {
 		if (qm->evp[i].state == QEVP_DONE)
 			continue;
-		nevps--;
 		nstate[qm->evp[i].state]--;
 		if (qm->evp[i].state == QEVP_SCHEDULED)
 			sched_remove(&qm->evp[i]);
@@ -775,7 +773,8 @@ store_free_count(void)
 size_t
 store_evp_count(void)
 {
-	return nevps;
+	return nstate[QEVP_SCHEDULED] + nstate[QEVP_INFLIGHT] +
+	    nstate[QEVP_HELD];
 }
 
 struct qevp *
@@ -1971,7 +1970,6 @@ store_envelopes_apply(uint64_t id, const struct envelope *repl,
 		nstate[e->state]--;
 		e->state = QEVP_DONE;
 		qm->nlive--;
-		nevps--;
 	}
 	for (i = 0; i < nrepl; i++) {
 		e = store_msg_evp(qm, repl[i].idx);
