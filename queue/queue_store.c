@@ -253,7 +253,7 @@ static int	 kept_cmp(struct kept *, struct kept *);
 static int	 parkq_cmp(struct parkq *, struct parkq *);
 static void	 sched_remove(struct qevp *);
 static off_t	 kept_take(uint64_t);
-static int	 file_clear(int);
+static int	 file_clear(int, uint64_t *);
 static int	 body_note(int, uint64_t);
 static int	 body_cut(const char *, uint64_t);
 static int	 free_put(uint64_t);
@@ -1050,17 +1050,22 @@ body_unshared(int fd)
 /*
  * No byte of the message a file held may be read again: zero it,
  * keeping its blocks up to STORE_BODY_KEEP, or truncate it to nothing.
- * For the body and the envelopes file alike.
+ * For the body and the envelopes file alike.  Its inode number in
+ * *inop when inop is not NULL.
  */
 static int
-file_clear(int fd)
+file_clear(int fd, uint64_t *inop)
 {
-#ifdef FALLOC_FL_ZERO_RANGE
 	struct stat	 st;
+#ifdef FALLOC_FL_ZERO_RANGE
 	off_t		 len;
+#endif
 
 	if (fstat(fd, &st) == -1)
 		return -1;
+	if (inop != NULL)
+		*inop = (uint64_t)st.st_ino;
+#ifdef FALLOC_FL_ZERO_RANGE
 	len = st.st_size;
 	if (len > STORE_BODY_KEEP) {
 		if (ftruncate(fd, STORE_BODY_KEEP) == -1)
@@ -1086,7 +1091,7 @@ static int
 free_put(uint64_t id)
 {
 	char		 path[PATH_LEN];
-	struct stat	 st;
+	uint64_t	 ino;
 	int		 fd, kept = 0;
 
 	if (nfree >= free_max)
@@ -1094,7 +1099,7 @@ free_put(uint64_t id)
 	path_free(path, id, F_MESSAGE);
 	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC)) != -1) {
-		kept = body_unshared(fd) && file_clear(fd) == 0;
+		kept = body_unshared(fd) && file_clear(fd, NULL) == 0;
 		(void)close(fd);
 	}
 	if (!kept && unlink(path) == -1 && errno != ENOENT)
@@ -1107,12 +1112,12 @@ free_put(uint64_t id)
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) == -1)
 		return -1;
-	if (fstat(fd, &st) == -1 || file_clear(fd) == -1) {
+	if (file_clear(fd, &ino) == -1) {
 		(void)close(fd);
 		return -1;
 	}
 	(void)close(fd);
-	free_push(id, (uint64_t)st.st_ino);
+	free_push(id, ino);
 	return 0;
 }
 
