@@ -301,7 +301,8 @@ def test_removed_folders_past_the_pool_are_deleted_in_the_background(
     assert msgdirs(d) == []
     st = stats(d)
     assert st["queue.messages"] == 0 and st["store.free"] == 4096
-    assert 0 <= st["store.trash"] <= made - 4096
+    # past the pool, all of it trash (some may be deleted already)
+    assert st["store.trash"] <= made - 4096
     assert wait_for(lambda: stats(d)["store.trash"] == 0, 20)
     assert wait_for(lambda: len(os.listdir(free)) == 4096, 5)
     assert stats(d)["store.free"] == 4096

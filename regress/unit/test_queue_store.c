@@ -415,12 +415,13 @@ ino_desc(const void *a, const void *b)
 static void
 test_pool_order(void)
 {
-	static const int order[4] = { 2, 0, 3, 1 };
+	/* by rank of inode (0 highest): what a stack would hand out last */
+	static const int order[4] = { 0, 3, 2, 1 };
 	uint64_t	 m[4], n;
 	ino_t		 env[4], want[4];
 	char		 path[128];
 	struct stat	 st;
-	int		 i;
+	int		 i, j;
 
 	fresh_spool();
 	for (i = 0; i < 4; i++)
@@ -430,15 +431,14 @@ test_pool_order(void)
 		want[i] = env[i] = inode_of("queue/%02x/%016llx/envelopes",
 		    m[i]);
 	qsort(want, 4, sizeof(want[0]), ino_desc);
-	/* removed lowest first, then in no order at all */
-	for (i = 0; i < 4; i++) {
-		if (env[order[i]] == want[3])
-			CHECK(store_remove(m[order[i]]) == 0, "remove");
-	}
-	for (i = 0; i < 4; i++) {
-		if (env[order[i]] != want[3])
-			CHECK(store_remove(m[order[i]]) == 0, "remove");
-	}
+	/*
+	 * Removed highest first, then from the lowest up: a stack would
+	 * hand out the second highest first, the highest last.
+	 */
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 4; j++)
+			if (env[j] == want[order[i]])
+				CHECK(store_remove(m[j]) == 0, "remove");
 	CHECK(store_free_count() == 4, "pool %zu", store_free_count());
 	for (i = 0; i < 4; i++) {
 		n = make_message(1, 2);
