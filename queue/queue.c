@@ -13,13 +13,13 @@
  * zero-delay timer is armed: libevent runs timers after it has polled
  * and dispatched every readable channel, so the commits already in the
  * socket buffers join the batch.  store_sync() then makes the whole
- * batch durable (two syncfs(), whatever its size) and COMMIT_OK goes
- * out for each message.  Commits that arrive while the process is in
- * syncfs() wait in the socket buffers and form the next batch: no
- * per-message process, thread or fsync.  The scheduler's writes (DSNs,
- * envelope updates) join the same batches (queue_sync_request()), and
- * every sync is followed by a scheduling pass: new mail goes out at
- * once.
+ * batch durable (one syncfs(), two with updates, whatever its size:
+ * queue_store.c) and COMMIT_OK goes out for each message.  Commits
+ * that arrive while the process is in syncfs() wait in the socket
+ * buffers and form the next batch: no per-message process, thread or
+ * fsync.  The scheduler's writes (DSNs, envelope updates) join the
+ * same batches (queue_sync_request()), and every sync is followed by a
+ * scheduling pass: new mail goes out at once.
  *
  * Bounds.  The front end is trusted but a bug there must not exhaust
  * us.  A malformed frame, an unknown msgid or a frame out of sequence

@@ -641,6 +641,7 @@ send_stats(uint32_t peerid)
 	add_stat(ob, "store.syncs", (int64_t)st->syncs);
 	add_stat(ob, "store.recovered", (int64_t)st->recovered);
 	add_stat(ob, "store.corrupt", (int64_t)st->corrupt);
+	add_stat(ob, "store.verified", (int64_t)st->verified);
 	add_stat(ob, "store.recycled", (int64_t)st->recycled);
 	add_stat(ob, "store.free", (int64_t)store_free_count());
 	add_stat(ob, "store.trash", (int64_t)store_trash_count());

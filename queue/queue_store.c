@@ -7,32 +7,45 @@
  * A message is committed iff its folder queue/<hh>/<msgid>/ exists; the
  * folder gets there by one rename(2) of incoming/<msgid>/, and rename
  * is atomic in the namespace: after a crash exactly one of the two
- * names exists.  The steps, for a batch of messages:
+ * names exists.  A batch of new messages is made durable with a single
+ * syncfs():
  *
  *	1. the front end writes incoming/<id>/message; at COMMIT_REQ we
- *	   write incoming/<id>/envelopes (no sync yet).
- *	2. syncfs(): every file of the batch, its data and its metadata,
- *	   and the incoming/<id>/ entries are on stable storage.
- *	3. rename incoming/<id> -> queue/<hh>/<id>, for each message.
- *	4. syncfs(): the renames are on stable storage.
- *	5. only now COMMIT_OK, and the client gets its 250.
+ *	   read it back for its CRC-32C and write incoming/<id>/envelopes,
+ *	   which holds that check and one of its own (no sync yet).
+ *	2. rename incoming/<id> -> queue/<hh>/<id>, for each message.
+ *	3. syncfs(): the files, their data, and the renames are on stable
+ *	   storage.
+ *	4. only now COMMIT_OK, and the client gets its 250.
  *
- * A crash before 2 completes leaves the messages under incoming/ (or
- * gone): recovery deletes incoming/, and none was acknowledged.  A
- * crash between 2 and 4 leaves each message either under incoming/
- * (deleted by recovery, never acknowledged) or under queue/; in the
- * latter case the folder holds exactly what step 2 made durable, the
- * whole body and every envelope: a complete message, delivered though
- * the client saw no 250 (it will send it again: at-least-once, the
- * accepted window around a crash).  After 4 the message survives
- * anything short of the disk lying about its cache flushes.  So what
- * recovery finds under queue/ is always complete, and what was
- * acknowledged is always there.  One batch costs two syncfs() however
- * many messages it holds (see the numbers in the commit message).
+ * A crash before 2 leaves the messages under incoming/ (or gone):
+ * recovery deletes incoming/, and none was acknowledged.  A crash
+ * between 2 and the end of 3 may leave a folder under queue/ some of
+ * whose blocks never reached the disk: an envelopes file cut short or
+ * reading as zeros, a body too.  Recovery reads each such message's
+ * body and compares both checks (recover_message()): a message that
+ * fails them moves to corrupt/, and was never acknowledged.  A message
+ * that passes is whole and is delivered though the client saw no 250
+ * (it will send it again: at-least-once, the accepted window around a
+ * crash).  After 3 the message survives anything short of the disk
+ * lying about its cache flushes.
+ *
+ * Reading every body at each start would make a restart of a large
+ * queue slow, so recovery reads only those that may be torn: the ones
+ * whose id's time is at or after the durable point (F_DURABLE,
+ * durable_read()), a time written after a sync when every message
+ * committed so far is on disk.  A batch that holds a message with an
+ * older id (a slow client's, begun before the point was written) or an
+ * update takes two syncs instead, as every batch once did: 2. syncfs()
+ * of the files, then the renames, then 3. syncfs() of the renames, so
+ * that nothing under queue/ is ever torn (batch_one_sync()).  Measured
+ * on the development machine, 50 sessions of 1 KiB: one sync instead
+ * of two made the end-to-end relay 9 % faster (4 alternating pairs,
+ * median 3,370 against 3,098 msg/s).
  *
  * Updates (attempts, next try, errors; an envelope deleted) write
- * envelopes.new and join the next batch: it is synced in step 2 and
- * renamed over envelopes in step 3.  A crash before the rename keeps
+ * envelopes.new and join the next batch, which takes two syncs: it is
+ * synced by the first and renamed over envelopes before the second.  A crash before the rename keeps
  * the old envelopes (recovery deletes envelopes.new): a retry counter
  * goes back, a recipient may be tried again, nothing is lost.  The
  * rename never exposes a torn file because its data was synced first.
@@ -110,12 +123,14 @@
  * batch of 50 1 KiB messages took 4.3 ms with two syncfs(), against
  * 32 ms with an fdatasync() per file and one fsync() of the folder.
  *
- * Where there is no syncfs() (OpenBSD), the same two steps fsync()
- * every file and folder the batch touched instead (sync_files()): in
- * step 2 each message's body, envelopes and folder, and each
- * envelopes.new; in step 4 each bucket a message was renamed into,
- * incoming/, and each folder where envelopes.new was renamed.  Callers
- * see no difference: fs_sync() is the one place the platform shows.
+ * Where there is no syncfs() (OpenBSD), every batch takes the two
+ * syncs, each an fsync() of every file and folder the batch touched
+ * (sync_files()): first each message's body, envelopes and folder, and
+ * each envelopes.new; then each bucket a message was renamed into,
+ * incoming/, and each folder where envelopes.new was renamed.  Such a
+ * sync covers only what it names, not what a crashed process left
+ * unwritten, so no durable point is written there.  Callers see no
+ * difference: fs_sync() is the one place the platform shows.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -131,12 +146,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "envelope.h"
 #include "envelope_io.h"
 #include "queue_store.h"
 
-#define STORE_VERSION	1
+#define STORE_VERSION	2	/* 1: no checks; still read */
 #define PATH_LEN	64
 
 #define DIR_INCOMING	"incoming"
@@ -146,6 +162,8 @@
 #define F_MESSAGE	"message"
 #define F_ENVELOPES	"envelopes"
 #define F_NEW		"envelopes.new"
+#define F_DURABLE	"durable"
+#define DURABLE_LEN	18	/* "%08x %08x\n" */
 
 /* A commit written and waiting for store_sync(). */
 struct pending {
@@ -182,6 +200,8 @@ struct fcursor {
 	uint64_t	 size;
 	uint32_t	 count;
 	uint32_t	 seen;
+	int		 version;
+	uint32_t	 bodysum;	/* version 2 */
 	uint32_t	 lastidx;
 };
 
@@ -206,6 +226,16 @@ static uint64_t			*trashq;	/* in free/, to delete */
 static size_t			 ntrash, trash_cap;
 static int			 spoolfd = -1;
 static struct store_stats	 stats;
+/* The durable point: every message under queue/ whose id's time is
+ * before it is whole on disk (F_DURABLE; store_sync()). */
+static uint32_t			 durable_t;
+static int			 durablefd = -1;
+/* syncfs() works here (1), it does not (-1: fsync() each file), not
+ * known yet (0). */
+static int			 sync_mode;
+/* A sync failed: what it was to make durable may or may not be, so
+ * the durable point stays where it is until a restart. */
+static int			 durable_broken;
 
 #ifdef PORTCULLIS_REGRESS
 void	(*store_test_step)(int);
@@ -238,8 +268,10 @@ static int	 file_open(struct fcursor *, const char *, size_t,
 		    const char **);
 static int	 file_next(struct fcursor *, struct envelope *,
 		    const char **);
-static int	 file_build(uint64_t, uint64_t, const struct envelope *,
+static int	 file_build(uint64_t, uint64_t, uint32_t, const struct envelope *,
 		    size_t, char **, size_t *);
+static int	 body_sum(int, uint64_t, uint32_t *);
+static int	 body_sum_path(const char *, uint64_t, uint32_t *);
 static int	 header_line(struct fcursor *, const char *, uint64_t *, int);
 static struct qmsg *qmsg_new(uint64_t, uint64_t, const struct envelope *,
 		    size_t);
@@ -249,13 +281,15 @@ static int	 rewrite(struct qmsg *, const struct envelope *, size_t,
 	    const uint32_t *, size_t);
 static int	 recover_incoming(void);
 static int	 recover_free(void);
+static void	 durable_read(void);
+static void	 durable_note(void);
+static int	 batch_one_sync(struct pendingq *);
 static int	 kept_cmp(struct kept *, struct kept *);
 static int	 parkq_cmp(struct parkq *, struct parkq *);
 static void	 sched_remove(struct qevp *);
 static off_t	 kept_take(uint64_t);
 static int	 file_clear(int, uint64_t *);
 static int	 body_note(int, uint64_t);
-static int	 body_cut(const char *, uint64_t);
 static int	 free_put(uint64_t);
 static void	 free_push(uint64_t, uint64_t);
 static void	 free_pop(void);
@@ -503,22 +537,29 @@ write_file(const char *path, const char *buf, size_t len, int flags)
 }
 
 /*
- * The envelopes file.
+ * The envelopes file.  Its "check" line is the CRC-32C of everything
+ * after that line, its "body" line the CRC-32C of the body: recovery
+ * tells by them a file or a body whose blocks did not all reach the
+ * disk (store_sync()).
  */
+#define CHECK_AT	16	/* "queue: 2\ncheck: " */
+#define CHECK_END	25	/* and "%08x\n" */
+
 static int
-file_build(uint64_t msgid, uint64_t size, const struct envelope *evp,
-    size_t n, char **bufp, size_t *lenp)
+file_build(uint64_t msgid, uint64_t size, uint32_t bodysum,
+    const struct envelope *evp, size_t n, char **bufp, size_t *lenp)
 {
-	char	*buf;
+	char	*buf, hex[9];
 	size_t	 cap, len, i;
 	int	 r;
 
-	cap = 128 + n * (ENVELOPE_DUMP_MAX + 1);
+	cap = 160 + n * (ENVELOPE_DUMP_MAX + 1);
 	if ((buf = malloc(cap)) == NULL)
 		return -1;
-	r = snprintf(buf, cap, "queue: %d\nmsgid: %016llx\nsize: %llu\n"
-	    "envelopes: %zu\n", STORE_VERSION, (unsigned long long)msgid,
-	    (unsigned long long)size, n);
+	r = snprintf(buf, cap, "queue: %d\ncheck: 00000000\nmsgid: %016llx\n"
+	    "size: %llu\nbody: %08x\nenvelopes: %zu\n", STORE_VERSION,
+	    (unsigned long long)msgid, (unsigned long long)size,
+	    (unsigned)bodysum, n);
 	if (r < 0 || (size_t)r >= cap)
 		goto inval;
 	len = r;
@@ -530,6 +571,9 @@ file_build(uint64_t msgid, uint64_t size, const struct envelope *evp,
 			goto inval;
 		len += r;
 	}
+	(void)snprintf(hex, sizeof(hex), "%08x",
+	    (unsigned)crc32c(0, buf + CHECK_END, len - CHECK_END));
+	memcpy(buf + CHECK_AT, hex, 8);
 	*bufp = buf;
 	*lenp = len;
 	return 0;
@@ -540,7 +584,10 @@ file_build(uint64_t msgid, uint64_t size, const struct envelope *evp,
 	return -1;
 }
 
-/* "key: value\n" with value in canonical decimal (or 16 hex digits). */
+/*
+ * "key: value\n" with value in canonical decimal (hex 0), or in hex of
+ * exactly hex digits.
+ */
 static int
 header_line(struct fcursor *c, const char *key, uint64_t *v, int hex)
 {
@@ -562,7 +609,7 @@ header_line(struct fcursor *c, const char *key, uint64_t *v, int hex)
 		return -1;
 	/* Only the form we write. */
 	if (hex)
-		(void)snprintf(want, sizeof(want), "%s: %016llx\n", key,
+		(void)snprintf(want, sizeof(want), "%s: %0*llx\n", key, hex,
 		    (unsigned long long)*v);
 	else
 		(void)snprintf(want, sizeof(want), "%s: %llu\n", key,
@@ -573,22 +620,45 @@ header_line(struct fcursor *c, const char *key, uint64_t *v, int hex)
 	return 0;
 }
 
+/* Version 1 (before the checks) is still read: it was written under
+ * the two-sync commit, so what recovery finds of it is whole. */
 static int
 file_open(struct fcursor *c, const char *buf, size_t len, const char **err)
 {
-	uint64_t	 v;
+	uint64_t	 v, check;
 
 	memset(c, 0, sizeof(*c));
 	c->buf = buf;
 	c->len = len;
 	if (header_line(c, "queue", &v, 0) == -1 ||
-	    v != STORE_VERSION) {
+	    (v != 1 && v != STORE_VERSION)) {
 		*err = "bad or unknown header";
 		return -1;
 	}
-	if (header_line(c, "msgid", &c->msgid, 1) == -1 ||
-	    header_line(c, "size", &c->size, 0) == -1 ||
-	    header_line(c, "envelopes", &v, 0) == -1) {
+	c->version = (int)v;
+	if (c->version >= 2) {
+		if (header_line(c, "check", &check, 8) == -1) {
+			*err = "bad header";
+			return -1;
+		}
+		if (crc32c(0, buf + c->pos, len - c->pos) != check) {
+			*err = "envelopes check differs";
+			return -1;
+		}
+	}
+	if (header_line(c, "msgid", &c->msgid, 16) == -1 ||
+	    header_line(c, "size", &c->size, 0) == -1) {
+		*err = "bad header";
+		return -1;
+	}
+	if (c->version >= 2) {
+		if (header_line(c, "body", &v, 8) == -1) {
+			*err = "bad header";
+			return -1;
+		}
+		c->bodysum = (uint32_t)v;
+	}
+	if (header_line(c, "envelopes", &v, 0) == -1) {
 		*err = "bad header";
 		return -1;
 	}
@@ -598,6 +668,56 @@ file_open(struct fcursor *c, const char *buf, size_t len, const char **err)
 	}
 	c->count = (uint32_t)v;
 	return 0;
+}
+
+/*
+ * The CRC-32C of the body open on fd, which must be exactly size bytes
+ * long from where fd is.  -1 with errno (EMSGSIZE when it is not).
+ */
+static int
+body_sum(int fd, uint64_t size, uint32_t *sump)
+{
+	static char	 buf[64 * 1024];
+	uint64_t	 got = 0;
+	uint32_t	 sum = 0;
+	ssize_t		 n;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		if ((uint64_t)n > size - got) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		sum = crc32c(sum, buf, n);
+		got += n;
+	}
+	if (got != size) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	*sump = sum;
+	return 0;
+}
+
+/* The same, of the body at path. */
+static int
+body_sum_path(const char *path, uint64_t size, uint32_t *sump)
+{
+	int	 fd, r, saved;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	r = body_sum(fd, size, sump);
+	saved = errno;
+	(void)close(fd);
+	errno = saved;
+	return r;
 }
 
 /* 1 and the next envelope, 0 at the (checked) end, -1 on error. */
@@ -924,10 +1044,27 @@ store_init(void)
 	}
 	if (recover_incoming() == -1 || recover_free() == -1)
 		return -1;
+	durable_read();
 	before = nmsgs;
 	for (i = 0; i < 256; i++)
 		recover_bucket(i);
 	stats.recovered += nmsgs - before;
+	/*
+	 * What recovery kept is on disk from here on, whatever a crash of
+	 * this process left unwritten; and this tells whether syncfs()
+	 * works here.
+	 */
+	if (sync_mode >= 0) {
+		if (fs_sync() == 0)
+			sync_mode = 1;
+		else if (errno == ENOSYS)
+			sync_mode = -1;
+		else {
+			log_warn("spool: sync");
+			durable_broken = 1;
+		}
+	}
+	durable_note();
 	return 0;
 }
 
@@ -961,7 +1098,77 @@ store_close(void)
 	if (spoolfd != -1)
 		close(spoolfd);
 	spoolfd = -1;
+	if (durablefd != -1)
+		close(durablefd);
+	durablefd = -1;
+	durable_t = 0;
+	durable_broken = 0;
 	memset(&stats, 0, sizeof(stats));
+}
+
+/*
+ * The durable point, in F_DURABLE: "%08x %08x\n", a time in seconds
+ * and the CRC-32C of its eight digits.  It is written after a sync,
+ * with the time then: every message committed so far is on disk, and
+ * every message to be committed with a single sync (store_sync()) has
+ * an id of that time or later.  So recovery needs to read the bodies
+ * only of messages whose id's time is not before it.  Missing or
+ * unreadable, it is 0: every body is read.  The file is written over
+ * in place, at most once a second, and reaches the disk with the next
+ * sync; until then the one before holds, which asks no less of
+ * recovery.
+ */
+static void
+durable_read(void)
+{
+	char		 buf[DURABLE_LEN + 1], *end;
+	unsigned long	 t, sum;
+	ssize_t		 n;
+	int		 i;
+
+	durable_t = 0;
+	if ((durablefd = open(F_DURABLE, O_RDWR | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		log_warn("spool: %s", F_DURABLE);
+		return;
+	}
+	if ((n = pread(durablefd, buf, sizeof(buf), 0)) == 0)
+		return;		/* a new spool */
+	if (n != DURABLE_LEN || buf[8] != ' ' || buf[17] != '\n')
+		goto bad;
+	for (i = 0; i < 17; i++)
+		if (i != 8 && !((buf[i] >= '0' && buf[i] <= '9') ||
+		    (buf[i] >= 'a' && buf[i] <= 'f')))
+			goto bad;
+	t = strtoul(buf, &end, 16);
+	sum = strtoul(buf + 9, &end, 16);
+	if (crc32c(0, buf, 8) != sum)
+		goto bad;
+	durable_t = (uint32_t)t;
+	return;
+
+ bad:
+	log_warnx("spool: %s unreadable: every message's body is checked",
+	    F_DURABLE);
+}
+
+/* After a sync: the durable point is now. */
+static void
+durable_note(void)
+{
+	char		 buf[DURABLE_LEN + 1];
+	uint32_t	 now = (uint32_t)time(NULL);
+
+	if (durablefd == -1 || durable_broken || sync_mode != 1 ||
+	    now <= durable_t)
+		return;
+	(void)snprintf(buf, sizeof(buf), "%08x", (unsigned)now);
+	(void)snprintf(buf + 8, sizeof(buf) - 8, " %08x\n",
+	    (unsigned)crc32c(0, buf, 8));
+	if (pwrite(durablefd, buf, DURABLE_LEN, 0) == DURABLE_LEN)
+		durable_t = now;
+	else
+		log_warn("spool: write %s", F_DURABLE);
 }
 
 /* Nothing under incoming/ was committed: remove it all. */
@@ -1339,6 +1546,7 @@ recover_message(int bfd, const char *name, uint64_t id)
 	char		*buf = NULL;
 	const char	*err;
 	size_t		 len, n = 0;
+	uint32_t	 sum;
 	int		 r;
 
 	path_queue(path, id, F_NEW);
@@ -1371,12 +1579,29 @@ recover_message(int bfd, const char *name, uint64_t id)
 		err = "body size differs";
 		goto corrupt;
 	}
+	if (c.version == 1) {
+		/* Committed with two syncs: whole.  Its sum, for updates. */
+		if (body_sum_path(path, c.size, &sum) == -1) {
+			err = "body unreadable";
+			goto corrupt;
+		}
+	} else if ((uint32_t)(id >> 32) >= durable_t) {
+		/* Past the durable point: its blocks may not all be there. */
+		stats.verified++;
+		if (body_sum_path(path, c.size, &sum) == -1 ||
+		    sum != c.bodysum) {
+			err = "body check differs: a commit cut short";
+			goto corrupt;
+		}
+	} else
+		sum = c.bodysum;
 	/* Two passes: count, then fill, with no envelope array. */
 	if ((qm = calloc(1, sizeof(*qm) + c.count * sizeof(qm->evp[0]))) ==
 	    NULL)
 		fatal("%s", __func__);
 	qm->msgid = id;
 	qm->size = c.size;
+	qm->bodysum = sum;
 	while ((r = file_next(&c, &evp, &err)) == 1) {
 		if (n == 0) {
 			qm->ctime = evp.ctime;
@@ -1518,27 +1743,6 @@ store_rollback(uint64_t id)
 		log_warn("spool: cannot remove %s", path);
 }
 
-/* Cut the body at path to size bytes. */
-static int
-body_cut(const char *path, uint64_t size)
-{
-	int	 fd, saved;
-
-	if (size > INT64_MAX) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -1;
-	if (ftruncate(fd, (off_t)size) == -1) {
-		saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return close(fd);
-}
-
 int
 store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
     uint64_t size)
@@ -1549,7 +1753,8 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 	char		*buf;
 	size_t		 blen, i;
 	off_t		 len;
-	int		 saved;
+	uint32_t	 sum;
+	int		 fd, saved;
 
 	if (n == 0 || n > STORE_MAX_RCPTS) {
 		errno = EINVAL;
@@ -1561,21 +1766,31 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 			return -1;
 		}
 	len = kept_take(id);
-	path_incoming(path, id, F_MESSAGE);
-	if (stat(path, &st) == -1)
-		return -1;
-	/*
-	 * Exactly size bytes; or, in a body reused at len >= size bytes,
-	 * nothing written past len, and then cut to size.
-	 */
-	if ((uint64_t)st.st_size != ((uint64_t)len > size ? (uint64_t)len :
-	    size)) {
+	if (size > INT64_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if ((uint64_t)st.st_size > size && body_cut(path, size) == -1)
+	path_incoming(path, id, F_MESSAGE);
+	if ((fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
-	if (file_build(id, size, evp, n, &buf, &blen) == -1)
+	/*
+	 * Exactly size bytes; or, in a body reused at len >= size bytes,
+	 * nothing written past len, and then cut to size.  Its check is
+	 * of what is left.
+	 */
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if ((uint64_t)st.st_size != ((uint64_t)len > size ? (uint64_t)len :
+	    size)) {
+		errno = EMSGSIZE;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > size && ftruncate(fd, (off_t)size) == -1)
+		goto fail;
+	if (body_sum(fd, size, &sum) == -1)
+		goto fail;
+	(void)close(fd);
+	if (file_build(id, size, sum, evp, n, &buf, &blen) == -1)
 		return -1;
 	/*
 	 * A folder from free/ has one, zeros that kept their blocks:
@@ -1597,9 +1812,16 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 		errno = saved;
 		return -1;
 	}
+	p->qm->bodysum = sum;
 	TAILQ_INSERT_TAIL(&prepared, p, entry);
 	STEP(STORE_STEP_PREPARED);
 	return 0;
+
+ fail:
+	saved = errno;
+	(void)close(fd);
+	errno = saved;
+	return -1;
 }
 
 int
@@ -1616,17 +1838,20 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 	struct qmsg	*qm;
 	char		 from[PATH_LEN], to[PATH_LEN];
 	size_t		 i, ncommit = 0, nrenamed = 0;
-	int		 err;
+	int		 err, one;
 
 	if (!store_sync_pending())
 		return 0;
 	TAILQ_CONCAT(&batch, &prepared, entry);
+	one = batch_one_sync(&batch);
 
-	/* 2. Data and names of the files of the batch. */
-	stats.syncs++;
-	if (sync_batch(&batch, 2) == -1) {
+	/* Two syncs (batch_one_sync()): first the files of the batch. */
+	if (!one)
+		stats.syncs++;
+	if (!one && sync_batch(&batch, 2) == -1) {
 		err = errno;
 		log_warn("spool: sync");
+		durable_broken = 1;
 		TAILQ_FOREACH_SAFE(p, &batch, entry, tmp) {
 			path_incoming(from, p->qm->msgid, NULL);
 			(void)rm_msgdir(from);
@@ -1637,9 +1862,10 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 		/* Updates stay pending: the next sync tries again. */
 		return 0;
 	}
-	STEP(STORE_STEP_DATA_SYNCED);
+	if (!one)
+		STEP(STORE_STEP_DATA_SYNCED);
 
-	/* 3. The commit points. */
+	/* 2. The commit points. */
 	TAILQ_FOREACH_SAFE(p, &batch, entry, tmp) {
 		path_incoming(from, p->qm->msgid, NULL);
 		path_queue(to, p->qm->msgid, NULL);
@@ -1671,13 +1897,14 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 		STEP(STORE_STEP_UPDATE_RENAMED);
 	}
 
-	/* 4. The renames themselves. */
+	/* 3. The renames; with one sync, the files too. */
 	if (nrenamed > 0) {
 		stats.syncs++;
 		if (sync_batch(&batch, 4) == -1) {
 			/* Durable or not, we cannot tell: take them back. */
 			err = errno;
 			log_warn("spool: sync");
+			durable_broken = 1;
 			nupdates = 0;
 			TAILQ_FOREACH_SAFE(p, &batch, entry, tmp) {
 				path_queue(from, p->qm->msgid, F_ENVELOPES);
@@ -1694,7 +1921,7 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 	}
 	nupdates = 0;
 
-	/* 5. Acknowledge. */
+	/* 4. Acknowledge. */
 	TAILQ_FOREACH_SAFE(p, &batch, entry, tmp) {
 		index_insert(p->qm);
 		stats.commits++;
@@ -1702,7 +1929,37 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 		done(p->qm->msgid, 0, arg);
 		free(p);
 	}
+	durable_note();
 	return ncommit;
+}
+
+/*
+ * A batch of new messages only, all with ids of the durable point or
+ * later, needs a single sync, after the renames: a crash before it
+ * ends may leave a message under queue/ with some of its blocks not
+ * written, and recovery, which reads the bodies of every message from
+ * the durable point on, tells it by its checks and moves it to
+ * corrupt/ (it was not acknowledged).  Updates need their data on disk
+ * before the rename that replaces the envelopes, so a batch with any
+ * takes the two syncs; so does a message older than the durable point
+ * (a slow client's), which recovery would not check, and the per-file
+ * path, whose syncs cover only the files they name.
+ */
+static int
+batch_one_sync(struct pendingq *batch)
+{
+	struct pending	*p;
+
+#ifdef PORTCULLIS_REGRESS
+	if (store_test_per_file_sync)
+		return 0;
+#endif
+	if (sync_mode != 1 || nupdates > 0)
+		return 0;
+	TAILQ_FOREACH(p, batch, entry)
+		if ((uint32_t)(p->qm->msgid >> 32) < durable_t)
+			return 0;
+	return 1;
 }
 
 /*
@@ -1729,18 +1986,18 @@ fs_sync(void)
 static int
 sync_batch(struct pendingq *batch, int step)
 {
-	static int	 per_file;
-
 #ifdef PORTCULLIS_REGRESS
 	if (store_test_per_file_sync)
 		return sync_files(batch, step);
 #endif
-	if (!per_file) {
-		if (fs_sync() == 0)
+	if (sync_mode >= 0) {
+		if (fs_sync() == 0) {
+			sync_mode = 1;
 			return 0;
+		}
 		if (errno != ENOSYS)
 			return -1;
-		per_file = 1;
+		sync_mode = -1;
 	}
 	return sync_files(batch, step);
 }
@@ -1899,7 +2156,7 @@ rewrite(struct qmsg *qm, const struct envelope *repl, size_t nrepl,
 		errno = r == -1 ? EINVAL : ENOENT;
 		return -1;
 	}
-	r = file_build(qm->msgid, qm->size, evps, n, &out, &len);
+	r = file_build(qm->msgid, qm->size, qm->bodysum, evps, n, &out, &len);
 	saved = errno;
 	free(evps);
 	if (r == -1) {

@@ -14,6 +14,8 @@
  *					directory exists under queue/
  *	queue/<hh>/<msgid>/envelopes.new  an update not yet renamed
  *	corrupt/<msgid>			what recovery could not read
+ *	durable				the durable point: a time in
+ *					hex and its CRC-32C
  *	free/<msgid>/envelopes		a removed message's folder, with
  *	free/<msgid>/message		an empty envelopes file and (when
  *					no one else had it open) an empty
@@ -28,16 +30,19 @@
  * The envelopes file is a header, then one envelope_dump() block per
  * live recipient, each after an empty line:
  *
- *	queue: 1
+ *	queue: 2
+ *	check: 89abcdef		CRC-32C of all that follows this line
  *	msgid: 0123456789abcdef
  *	size: 1234
+ *	body: 01234567		CRC-32C of the body
  *	envelopes: 2
  *
  *	version: 1
  *	...
  *
- * See queue_store.c for the commit protocol and why a crash at any
- * point leaves either nothing or the whole message.
+ * Version 1 (no check and body lines) is still read.  See queue_store.c
+ * for the commit protocol and why recovery finds either nothing or the
+ * whole message.
  */
 #ifndef PORTCULLIS_QUEUE_STORE_H
 #define PORTCULLIS_QUEUE_STORE_H
@@ -89,6 +94,7 @@ struct qmsg {
 	RB_ENTRY(qmsg)	 entry;
 	uint64_t	 msgid;
 	uint64_t	 size;		/* of the body, in bytes */
+	uint32_t	 bodysum;	/* its CRC-32C */
 	time_t		 ctime;
 	uint32_t	 flags;		/* EF_* of the first envelope */
 	uint32_t	 nlive;		/* envelopes not QEVP_DONE */
@@ -123,9 +129,9 @@ void	 store_rollback(uint64_t);
  * or -1 with errno (the message is still the caller's to roll back). */
 int	 store_commit_prepare(uint64_t, const struct envelope *, size_t,
 	    uint64_t);
-/* Make every prepared commit and pending update durable, with at most
- * two syncfs() whatever their number, and put the committed messages in
- * the index.  done(msgid, 0) for each message committed, done(msgid,
+/* Make every prepared commit and pending update durable, with one
+ * syncfs() (two when there are updates) whatever their number, and put
+ * the committed messages in the index.  done(msgid, 0) for each message committed, done(msgid,
  * errno) for each that failed (it is gone).  Returns the number of
  * messages committed. */
 size_t	 store_sync(void (*)(uint64_t, int, void *), void *);
@@ -208,6 +214,7 @@ struct store_stats {
 	uint64_t	 recovered;
 	uint64_t	 removed_incoming;
 	uint64_t	 corrupt;
+	uint64_t	 verified;	/* bodies read by recovery */
 	uint64_t	 recycled;	/* folders reused from free/ */
 };
 const struct store_stats *store_stats(void);
@@ -216,9 +223,9 @@ const struct store_stats *store_stats(void);
 /* Test builds: called at each step boundary of the commit, update and
  * remove paths (STORE_STEP_*), so that a test can _exit() there. */
 #define STORE_STEP_PREPARED	1	/* envelopes written */
-#define STORE_STEP_DATA_SYNCED	2	/* first syncfs done */
+#define STORE_STEP_DATA_SYNCED	2	/* first of two syncfs done */
 #define STORE_STEP_RENAMED	3	/* after each commit rename */
-#define STORE_STEP_NAMES_SYNCED	4	/* second syncfs done */
+#define STORE_STEP_NAMES_SYNCED	4	/* last syncfs done */
 #define STORE_STEP_UPDATE_WRITTEN 5	/* envelopes.new written */
 #define STORE_STEP_UPDATE_RENAMED 6
 #define STORE_STEP_REMOVE	7	/* after each unlink of a remove */

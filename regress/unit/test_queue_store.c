@@ -33,6 +33,7 @@
 #include "envelope.h"
 #include "envelope_io.h"
 #include "queue_store.h"
+#include "crc32c.h"
 
 static char	 topdir[] = "/tmp/portcullis-store.XXXXXX";
 static int	 nspool;
@@ -63,6 +64,22 @@ recover(void)
 {
 	store_close();
 	return store_init();
+}
+
+/* Write the spool's durable point (queue_store.c durable_read()). */
+static int
+durable_set(time_t t)
+{
+	char		 buf[32];
+	uint32_t	 sum;
+	FILE		*f;
+
+	(void)snprintf(buf, sizeof(buf), "%08x", (unsigned)t);
+	sum = crc32c(0, buf, 8);
+	if ((f = fopen("durable", "w")) == NULL)
+		return -1;
+	fprintf(f, "%s %08x\n", buf, (unsigned)sum);
+	return fclose(f) == 0 ? 0 : -1;
 }
 
 static void
@@ -176,7 +193,8 @@ test_commit_recover(void)
 	CHECK(store_sync(done, NULL) == 1, "sync");
 	CHECK(ndone == 1 && nfailed == 0 && lastdone == id, "done %d/%d",
 	    ndone, nfailed);
-	CHECK(store_stats()->syncs - syncs == 2, "syncs %llu",
+	/* New messages only, none older than the durable point: one. */
+	CHECK(store_stats()->syncs - syncs == 1, "syncs %llu",
 	    (unsigned long long)(store_stats()->syncs - syncs));
 	CHECK(!store_sync_pending(), "still pending");
 	CHECK(message_whole(id, 2), "not whole after commit");
@@ -276,7 +294,7 @@ test_group_commit(void)
 	CHECK(store_sync(done, NULL) == 50, "committed");
 	CHECK(ndone == 50 && nfailed == 0, "done %d failed %d", ndone,
 	    nfailed);
-	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs for 50 commits",
+	CHECK(store_stats()->syncs - syncs == 1, "%llu syncs for 50 commits",
 	    (unsigned long long)(store_stats()->syncs - syncs));
 	CHECK(recover() == 0, "recover");
 	for (i = 0; i < 50; i++)
@@ -284,6 +302,32 @@ test_group_commit(void)
 	CHECK(whole == 50, "%d whole of 50", whole);
 	CHECK(store_evp_count() == 50 + 50 / 3 * 3 + 1,
 	    "%zu envelopes", store_evp_count());
+
+	/* A batch with a message begun before the durable point (here: a
+	 * point an hour ahead) takes the two syncs; so does one with an
+	 * update. */
+	fresh_spool();
+	store_close();
+	CHECK(durable_set(time(NULL) + 3600) == 0, "durable");
+	CHECK(store_init() == 0, "init");
+	for (i = 0; i < 10; i++)
+		ids[i] = make_message(2, 1700000000 + i);
+	syncs = store_stats()->syncs;
+	CHECK(store_sync(done, NULL) == 10, "committed");
+	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs, ids before "
+	    "the durable point", (unsigned long long)(store_stats()->syncs -
+	    syncs));
+	fresh_spool();
+	ids[0] = make_message(2, 1700000000);
+	CHECK(store_sync(done, NULL) == 1, "committed");
+	CHECK(store_envelope_delete(ids[0], 1) == 0, "delete");
+	ids[1] = make_message(1, 1700000000);
+	syncs = store_stats()->syncs;
+	CHECK(store_sync(done, NULL) == 1, "committed");
+	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs with an update",
+	    (unsigned long long)(store_stats()->syncs - syncs));
+	CHECK(recover() == 0 && message_whole(ids[0], 1) &&
+	    message_whole(ids[1], 1), "not whole");
 }
 
 /* The path of systems without syncfs(): fsync() of each file and
@@ -1025,6 +1069,8 @@ test_corrupt(void)
  * the ids through a pipe first.
  */
 static int	 crash_step, crash_nth, crash_seen;
+/* Called between the crash and recovery, with the ids. */
+static void	(*crash_then)(const uint64_t *);
 
 static void
 crash_hook(int step)
@@ -1092,24 +1138,35 @@ crash_run(enum crash_op op, int step, int nth, uint64_t *ids)
 		return -1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -1;
+	if (crash_then != NULL)
+		crash_then(ids);
 	return recover();
 }
 
 static void
 test_crash_commit(void)
 {
+	/* two: the durable point is ahead of the ids, so the batch takes
+	 * the two syncs; else the one (store_sync()). */
 	static const struct {
-		int	 step, nth;
-		int	 want;		/* messages whole: -1 any prefix */
+		int	 two, step, nth;
+		int	 want;		/* messages whole */
 	} rows[] = {
-		{ STORE_STEP_PREPARED, 1, 0 },
-		{ STORE_STEP_PREPARED, 3, 0 },
-		{ STORE_STEP_DATA_SYNCED, 1, 0 },
-		{ STORE_STEP_RENAMED, 1, 1 },
-		{ STORE_STEP_RENAMED, 2, 2 },
-		{ STORE_STEP_RENAMED, 3, 3 },
-		{ STORE_STEP_NAMES_SYNCED, 1, 3 },
-		{ 0, 0, 3 },
+		{ 1, STORE_STEP_PREPARED, 1, 0 },
+		{ 1, STORE_STEP_PREPARED, 3, 0 },
+		{ 1, STORE_STEP_DATA_SYNCED, 1, 0 },
+		{ 1, STORE_STEP_RENAMED, 1, 1 },
+		{ 1, STORE_STEP_RENAMED, 2, 2 },
+		{ 1, STORE_STEP_RENAMED, 3, 3 },
+		{ 1, STORE_STEP_NAMES_SYNCED, 1, 3 },
+		{ 1, 0, 0, 3 },
+		{ 0, STORE_STEP_PREPARED, 1, 0 },
+		{ 0, STORE_STEP_PREPARED, 3, 0 },
+		{ 0, STORE_STEP_RENAMED, 1, 1 },
+		{ 0, STORE_STEP_RENAMED, 2, 2 },
+		{ 0, STORE_STEP_RENAMED, 3, 3 },
+		{ 0, STORE_STEP_NAMES_SYNCED, 1, 3 },
+		{ 0, 0, 0, 3 },
 	};
 	static const int nrcpt[3] = { 2, 1, 3 };
 	uint64_t	 ids[3];
@@ -1118,6 +1175,8 @@ test_crash_commit(void)
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		fresh_spool();
+		if (rows[i].two && durable_set(time(NULL) + 3600) == -1)
+			CHECK(0, "row %zu: durable", i);
 		if (crash_run(OP_COMMIT, rows[i].step, rows[i].nth, ids) == -1) {
 			CHECK(0, "row %zu: child or recovery failed", i);
 			continue;
@@ -1435,7 +1494,7 @@ test_queue_process(void)
 	(void)ipc_flush(&qside);
 	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_OK &&
 	    r.msgid == ids[0] && r.peerid == 1, "commit: type %x", r.type);
-	CHECK(store_stats()->syncs - syncs == 2, "syncs");
+	CHECK(store_stats()->syncs - syncs == 1, "syncs");
 	CHECK(message_whole(ids[0], 2), "not whole");
 
 	/* Group commit: 20 sessions, one batch. */
@@ -1452,7 +1511,7 @@ test_queue_process(void)
 	for (n = 0; next_reply(&r); )
 		n += r.type == IMSG_QUEUE_COMMIT_OK;
 	CHECK(n == 20, "%d of 20 committed", n);
-	CHECK(store_stats()->syncs - syncs == 2, "%llu syncs for 20",
+	CHECK(store_stats()->syncs - syncs == 1, "%llu syncs for 20",
 	    (unsigned long long)(store_stats()->syncs - syncs));
 
 	/* Failures are answered, and leave nothing behind. */
@@ -1515,6 +1574,205 @@ cleanup(void)
 	}
 }
 
+/* Zero a file's bytes from off on, keeping its size: what a block the
+ * disk never got reads as (an unwritten extent). */
+static int
+zero_file(const char *path, off_t off)
+{
+	struct stat	 st;
+	char		 z[4096];
+	int		 fd, r = 0;
+
+	memset(z, 0, sizeof(z));
+	if ((fd = open(path, O_WRONLY)) == -1 || fstat(fd, &st) == -1)
+		return -1;
+	for (; off < st.st_size && r == 0; off += sizeof(z))
+		if (pwrite(fd, z, (size_t)(st.st_size - off) < sizeof(z) ?
+		    (size_t)(st.st_size - off) : sizeof(z), off) == -1)
+			r = -1;
+	close(fd);
+	return r;
+}
+
+static void
+qpath(char *buf, size_t len, uint64_t id, const char *file)
+{
+	(void)snprintf(buf, len, "queue/%02x/%016llx/%s",
+	    (unsigned)(id & 0xff), (unsigned long long)id, file);
+}
+
+/* A power cut after the renames of a one-sync batch, before its sync:
+ * the folders are under queue/, some blocks never written. */
+static void
+tear(const uint64_t *ids)
+{
+	char	 path[128];
+
+	qpath(path, sizeof(path), ids[0], "message");
+	if (zero_file(path, 10) == -1)
+		printf("tear: %s: %s\n", path, strerror(errno));
+	qpath(path, sizeof(path), ids[1], "envelopes");
+	if (zero_file(path, 0) == -1)
+		printf("tear: %s: %s\n", path, strerror(errno));
+}
+
+static void
+test_torn_commit(void)
+{
+	static const int nrcpt[3] = { 2, 1, 3 };
+	uint64_t	 ids[3];
+
+	fresh_spool();
+	crash_then = tear;
+	if (crash_run(OP_COMMIT, STORE_STEP_RENAMED, 3, ids) == -1) {
+		crash_then = NULL;
+		CHECK(0, "child or recovery failed");
+		return;
+	}
+	crash_then = NULL;
+	CHECK(store_msg_find(ids[0]) == NULL, "a torn body recovered");
+	CHECK(store_msg_find(ids[1]) == NULL, "torn envelopes recovered");
+	CHECK(message_whole(ids[2], nrcpt[2]), "the whole one lost");
+	CHECK(store_msg_count() == 1, "%zu recovered", store_msg_count());
+	CHECK(store_stats()->corrupt == 2 && count_entries("corrupt") == 2,
+	    "%llu corrupt, %d in corrupt/",
+	    (unsigned long long)store_stats()->corrupt,
+	    count_entries("corrupt"));
+	/* The bodies of ids[0] and ids[2] were read; ids[1]'s envelopes
+	 * failed first. */
+	CHECK(store_stats()->verified == 2, "%llu bodies read",
+	    (unsigned long long)store_stats()->verified);
+}
+
+static int
+durable_get(uint32_t *t)
+{
+	char	 buf[64];
+	FILE	*f;
+	int	 ok;
+
+	if ((f = fopen("durable", "r")) == NULL)
+		return -1;
+	ok = fgets(buf, sizeof(buf), f) != NULL && strlen(buf) == 18 &&
+	    crc32c(0, buf, 8) == strtoul(buf + 9, NULL, 16);
+	fclose(f);
+	*t = ok ? (uint32_t)strtoul(buf, NULL, 16) : 0;
+	return ok ? 0 : -1;
+}
+
+/*
+ * The durable point is written after syncs; recovery reads the bodies
+ * of messages from it on, and of all when it is missing or unreadable.
+ */
+static void
+test_durable_point(void)
+{
+	uint64_t	 ids[4];
+	uint32_t	 t, t0;
+	char		 path[128];
+	int		 i;
+
+	t0 = (uint32_t)time(NULL);
+	fresh_spool();
+	CHECK(durable_get(&t) == 0 && t >= t0 && t <= (uint32_t)time(NULL),
+	    "after start: %08x, started %08x", t, t0);
+	for (i = 0; i < 4; i++)
+		ids[i] = make_message(1, 1700000000);
+	CHECK(store_sync(done, NULL) == 4, "committed");
+
+	/* Ids before the point are not read: a body zeroed there is not
+	 * seen (the point says it was on disk whole). */
+	CHECK(recover() == 0 && store_stats()->verified == 4, "%llu read "
+	    "with ids from the point on", (unsigned long long)
+	    store_stats()->verified);
+	store_close();
+	CHECK(durable_set((time_t)(ids[0] >> 32) + 1) == 0, "durable");
+	qpath(path, sizeof(path), ids[0], "message");
+	CHECK(zero_file(path, 0) == 0, "zero");
+	CHECK(store_init() == 0 && store_stats()->verified == 0 &&
+	    store_msg_count() == 4, "%llu read, %zu recovered, ids before "
+	    "the point", (unsigned long long)store_stats()->verified,
+	    store_msg_count());
+
+	/* Unreadable or missing: every body is read. */
+	store_close();
+	CHECK(durable_set((time_t)(ids[0] >> 32) + 1) == 0, "durable");
+	path[0] = '\0';
+	{
+		int	 fd = open("durable", O_WRONLY);
+
+		CHECK(fd != -1 && pwrite(fd, "x", 1, 3) == 1, "garble");
+		if (fd != -1)
+			close(fd);
+	}
+	CHECK(store_init() == 0 && store_stats()->verified == 4 &&
+	    store_msg_count() == 3 && store_stats()->corrupt == 1,
+	    "garbled point: %llu read, %zu recovered",
+	    (unsigned long long)store_stats()->verified, store_msg_count());
+	CHECK(durable_get(&t) == 0 && t >= t0, "not written again");
+	store_close();
+	CHECK(unlink("durable") == 0, "unlink");
+	CHECK(store_init() == 0 && store_stats()->verified == 3 &&
+	    store_msg_count() == 3, "no point: %llu read",
+	    (unsigned long long)store_stats()->verified);
+}
+
+/* Envelopes written before the checks (version 1) are still read, and
+ * an update of such a message writes the checks. */
+static void
+test_version_1(void)
+{
+	uint64_t	 id;
+	char		 path[128], *buf, *p;
+	FILE		*f;
+	long		 len;
+
+	fresh_spool();
+	id = make_message(2, 1700000000);
+	CHECK(store_sync(done, NULL) == 1, "committed");
+	store_close();
+	qpath(path, sizeof(path), id, "envelopes");
+	if ((f = fopen(path, "r+")) == NULL) {
+		CHECK(0, "%s", path);
+		return;
+	}
+	(void)fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	if ((buf = calloc(1, len + 1)) == NULL ||
+	    fread(buf, 1, len, f) != (size_t)len)
+		abort();
+	/* "queue: 2\ncheck: x\nmsgid..size\nbody: x\n..." -> version 1 */
+	CHECK(strncmp(buf, "queue: 2\ncheck: ", 16) == 0, "header: %.20s",
+	    buf);
+	memmove(buf + 9, buf + 25, len - 25 + 1);
+	len -= 16;
+	buf[7] = '1';
+	CHECK((p = strstr(buf, "body: ")) != NULL, "no body line");
+	if (p != NULL) {
+		memmove(p, p + 15, len - (p + 15 - buf) + 1);
+		len -= 15;
+	}
+	rewind(f);
+	if (ftruncate(fileno(f), 0) == -1 ||
+	    fwrite(buf, 1, len, f) != (size_t)len)
+		abort();
+	fclose(f);
+	free(buf);
+	CHECK(unlink("durable") == 0, "unlink");
+	CHECK(store_init() == 0 && message_whole(id, 2) &&
+	    store_stats()->corrupt == 0, "version 1 not read");
+	CHECK(store_stats()->verified == 0, "a version 1 body checked");
+	CHECK(store_envelope_delete(id, 0) == 0 &&
+	    store_sync(done, NULL) == 0, "update");
+	store_close();
+	CHECK(unlink("durable") == 0, "unlink");
+	CHECK(store_init() == 0 && store_msg_count() == 1 &&
+	    store_stats()->corrupt == 0 && store_stats()->verified == 1,
+	    "the update's body check: %llu corrupt",
+	    (unsigned long long)store_stats()->corrupt);
+}
+
 int
 main(void)
 {
@@ -1546,6 +1804,9 @@ main(void)
 	RUN(test_corrupt);
 	RUN(test_crash_commit);
 	RUN(test_crash_update_remove);
+	RUN(test_torn_commit);
+	RUN(test_durable_point);
+	RUN(test_version_1);
 	RUN(test_recover_10000);
 	RUN(test_queue_process);
 	cleanup();
