@@ -135,6 +135,21 @@ int	 store_commit_prepare(uint64_t, const struct envelope *, size_t,
  * errno) for each that failed (it is gone).  Returns the number of
  * messages committed. */
 size_t	 store_sync(void (*)(uint64_t, int, void *), void *);
+/*
+ * The same for a batch that takes one sync, with the sync done by the
+ * caller, on another thread if it likes, while the store goes on
+ * (removals, new commits, which wait for the next batch):
+ * store_sync_begin() takes the prepared messages and renames them, and
+ * says 1 when it did; store_sync_io() is the sync, the one call here
+ * that may run on another thread (0 or an errno); store_sync_end(err)
+ * acknowledges the batch (or takes it back when err is not 0), and
+ * returns the number committed.  0 from store_sync_begin(): nothing
+ * was taken (no batch, one in flight already, or one that needs two
+ * syncs): use store_sync(), which does nothing while one is in flight.
+ */
+int	 store_sync_begin(void (*)(uint64_t, int, void *), void *);
+int	 store_sync_io(void);
+size_t	 store_sync_end(int, void (*)(uint64_t, int, void *), void *);
 /* 1 when prepared commits or updates wait for store_sync(). */
 int	 store_sync_pending(void);
 

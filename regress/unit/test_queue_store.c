@@ -1773,6 +1773,67 @@ test_version_1(void)
 	    (unsigned long long)store_stats()->corrupt);
 }
 
+/* A one-sync batch whose sync is done elsewhere (the queue's thread):
+ * the store goes on meanwhile, and the batch is answered at the end. */
+static void
+test_sync_in_flight(void)
+{
+	const struct store_stats *st;
+	uint64_t	 ids[4], u, syncs;
+	char		 path[128];
+	int		 i, whole = 0;
+
+	fresh_spool();
+	st = store_stats();
+	u = make_message(2, 1700000000);
+	CHECK(store_sync(done, NULL) == 1, "first");
+	for (i = 0; i < 3; i++)
+		ids[i] = make_message(1, 1700000000);
+	ndone = nfailed = 0;
+	CHECK(store_sync_begin(done, NULL) == 1, "begin");
+	CHECK(!store_sync_pending() && count_entries("incoming") == 0,
+	    "not renamed");
+	CHECK(store_msg_find(ids[0]) == NULL && ndone == 0,
+	    "answered before the sync");
+	/* meanwhile: a new commit and an update wait for the next batch */
+	ids[3] = make_message(1, 1700000000);
+	CHECK(store_envelope_delete(u, 1) == 0, "update");
+	CHECK(store_sync_begin(done, NULL) == 0, "a second batch in flight");
+	CHECK(store_sync(done, NULL) == 0 && ndone == 0,
+	    "store_sync() with a batch in flight");
+	CHECK(store_sync_end(store_sync_io(), done, NULL) == 3 &&
+	    ndone == 3 && nfailed == 0, "end: %d done", ndone);
+	for (i = 0; i < 3; i++)
+		whole += message_whole(ids[i], 1);
+	CHECK(whole == 3, "%d whole", whole);
+	CHECK(store_sync_pending() && store_msg_find(ids[3]) == NULL,
+	    "the next batch");
+	/* with an update it takes two syncs, and no thread */
+	CHECK(store_sync_begin(done, NULL) == 0, "begun with an update");
+	syncs = st->syncs;
+	CHECK(store_sync(done, NULL) == 1 && st->syncs - syncs == 2,
+	    "next batch: %llu syncs", (unsigned long long)(st->syncs - syncs));
+	CHECK(recover() == 0 && store_msg_count() == 5 &&
+	    message_whole(u, 1) && message_whole(ids[3], 1), "recovered");
+
+	/* A failed sync takes the batch back: nothing is left of it. */
+	ids[0] = make_message(1, 1700000000);
+	ids[1] = make_message(2, 1700000000);
+	ndone = nfailed = 0;
+	CHECK(store_sync_begin(done, NULL) == 1, "begin");
+	CHECK(store_sync_end(EIO, done, NULL) == 0 && nfailed == 2 &&
+	    ndone == 0, "failed: %d", nfailed);
+	for (i = 0; i < 2; i++) {
+		qpath(path, sizeof(path), ids[i], "");
+		CHECK(access(path, F_OK) == -1 && errno == ENOENT,
+		    "%s left", path);
+		CHECK(store_msg_find(ids[i]) == NULL, "indexed");
+	}
+	CHECK(recover() == 0 && store_msg_count() == 5 &&
+	    store_stats()->corrupt == 0, "after a failed sync: %zu",
+	    store_msg_count());
+}
+
 int
 main(void)
 {
@@ -1807,6 +1868,7 @@ main(void)
 	RUN(test_torn_commit);
 	RUN(test_durable_point);
 	RUN(test_version_1);
+	RUN(test_sync_in_flight);
 	RUN(test_recover_10000);
 	RUN(test_queue_process);
 	cleanup();
