@@ -12,11 +12,13 @@
  * Group commit.  When a commit arrives and no sync is scheduled, a
  * zero-delay timer is armed: libevent runs timers after it has polled
  * and dispatched every readable channel, so the commits already in the
- * socket buffers join the batch.  store_sync() then makes the whole
- * batch durable (one syncfs(), two with updates, whatever its size:
- * queue_store.c) and COMMIT_OK goes out for each message.  Commits
- * that arrive while the process is in syncfs() wait in the socket
- * buffers and form the next batch: no per-message process, thread or
+ * socket buffers join the batch.  The store then makes the whole batch
+ * durable (one syncfs(), two with updates, whatever its size:
+ * queue_store.c) and COMMIT_OK goes out for each message.  A batch of
+ * one syncfs() has it done by the sync thread (sync_thread()), and the
+ * queue goes on meanwhile; commits that arrive then form the next
+ * batch.  A batch of two is synced in line, and what arrives meanwhile
+ * waits in the socket buffers.  No per-message process, thread or
  * fsync.  The scheduler's writes (DSNs, envelope updates) join the
  * same batches (queue_sync_request()), and every sync is followed by a
  * scheduling pass: new mail goes out at once.
@@ -41,7 +43,11 @@
 #include <sys/time.h>
 #include <sys/tree.h>
 
+#include <sys/socket.h>
+
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +101,11 @@ static struct qtx_tree	 txs = RB_INITIALIZER(&txs);
 static size_t		 ntx_open, nevp_buffered;
 static struct event	 ev_sync;
 static int		 sync_scheduled;
+/* The sync thread (queue_init()): its end of a socketpair, the event
+ * on ours, and whether a batch's sync is with it. */
+static int		 syncsock[2] = { -1, -1 };
+static struct event	 ev_synced;
+static int		 sync_inflight;
 static struct event	 ev_trim;
 static int		 trim_scheduled, queue_busy;
 static struct config	*queue_conf;
@@ -105,6 +116,7 @@ static void	 queue_envelope(struct ipc_msg *);
 static void	 queue_commit(struct ipc_msg *);
 static void	 queue_rollback(struct ipc_msg *);
 static void	 queue_sync(int, short, void *);
+static void	 queue_synced(int, short, void *);
 static void	 queue_dispatch(enum proc_id, struct ipc_msg *);
 static void	 queue_trim_request(void);
 static void	 queue_trim(int, short, void *);
@@ -124,6 +136,85 @@ qtx_cmp(struct qtx *a, struct qtx *b)
 		return a->msgid < b->msgid ? -1 : 1;
 	return 0;
 }
+
+/*
+ * The sync thread.  A batch that takes one sync (queue_store.c) is
+ * renamed in place and its syncfs() is done here, so that the queue
+ * goes on meanwhile: deliveries end and start, removals and commits
+ * for the next batch are made.  On the development machine the queue
+ * spent half of its time in syncfs() when it relayed at 50 sessions,
+ * and dispatched nothing in that time.  The thread does nothing but
+ * sync: it takes a byte, calls store_sync_io() and answers the errno.
+ * It is started before the sandbox, which covers it too (TSYNC).  Only
+ * where there is syncfs(): elsewhere every batch takes two syncs.
+ */
+#ifdef __linux__
+static void *
+sync_thread(void *arg)
+{
+	char	 c;
+	ssize_t	 n;
+	int	 err;
+
+	(void)arg;
+	c = 1;
+	if (write(syncsock[1], &c, 1) != 1)	/* started */
+		return NULL;
+	for (;;) {
+		n = read(syncsock[1], &c, 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n != 1)
+			break;
+		err = store_sync_io();
+		do
+			n = write(syncsock[1], &err, sizeof(err));
+		while (n == -1 && errno == EINTR);
+		if (n != sizeof(err))
+			break;
+	}
+	return NULL;
+}
+
+void
+queue_init(void)
+{
+	pthread_t	 t;
+	sigset_t	 all, old;
+	char		 c;
+	ssize_t		 n;
+	int		 rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    syncsock) == -1) {
+		log_warn("queue: sync thread: socketpair");
+		return;
+	}
+	/* Signals are the main thread's. */
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, NULL, sync_thread, NULL);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0) {
+		(void)pthread_detach(t);
+		/* Its start-up calls are behind it before the sandbox. */
+		do
+			n = read(syncsock[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		if (n == 1)
+			return;
+	} else
+		log_warnx("queue: sync thread: %s", strerror(rc));
+	close(syncsock[0]);
+	close(syncsock[1]);
+	syncsock[0] = syncsock[1] = -1;
+}
+#else
+void
+queue_init(void)
+{
+}
+#endif
 
 void
 queue(void)
@@ -146,6 +237,11 @@ queue(void)
 	    (unsigned long long)st->corrupt, ms);
 
 	evtimer_set(&ev_sync, queue_sync, NULL);
+	if (syncsock[0] != -1) {
+		event_set(&ev_synced, syncsock[0], EV_READ | EV_PERSIST,
+		    queue_synced, NULL);
+		event_add(&ev_synced, NULL);
+	}
 	evtimer_set(&ev_trim, queue_trim, NULL);
 	queue_trim_request();
 	scheduler_init();
@@ -536,7 +632,39 @@ queue_sync(int fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	sync_scheduled = 0;
-	(void)store_sync(queue_committed, NULL);
+	if (sync_inflight)
+		return;		/* queue_synced() asks again */
+	if (syncsock[0] != -1 && store_sync_begin(queue_committed, NULL)) {
+		char	 c = 1;
+
+		if (write(syncsock[0], &c, 1) == 1) {
+			sync_inflight = 1;
+			return;
+		}
+		log_warn("queue: sync thread");
+		(void)store_sync_end(store_sync_io(), queue_committed, NULL);
+	} else
+		(void)store_sync(queue_committed, NULL);
+	queue_sync_request();
+	scheduler_kick();
+}
+
+/* The sync thread answered: the batch is durable, or failed. */
+static void
+queue_synced(int fd, short ev, void *arg)
+{
+	ssize_t	 n;
+	int	 err;
+
+	(void)ev;
+	(void)arg;
+	do
+		n = read(fd, &err, sizeof(err));
+	while (n == -1 && errno == EINTR);
+	if (n != sizeof(err))
+		fatalx("queue: the sync thread is gone");
+	sync_inflight = 0;
+	(void)store_sync_end(err, queue_committed, NULL);
 	queue_sync_request();
 	scheduler_kick();
 }

@@ -42,7 +42,7 @@ const struct proc_info procs[PROC_COUNT] = {
 	    ROOT_EMPTY, B(SMTP) | B(CONTROL), auth, sandbox_auth, auth_init },
 	{ PROC_QUEUE, "queue", "queue", SMTPD_QUEUEUSER, ROOT_SPOOL,
 	    B(SMTP) | B(DELIVERY) | B(MAILBOX) | B(CONTROL), queue,
-	    sandbox_queue, NULL },
+	    sandbox_queue, queue_init },
 	{ PROC_DELIVERY, "delivery", "delivery", SMTPD_USER, ROOT_EMPTY,
 	    B(QUEUE) | B(CONTROL), delivery, sandbox_delivery, delivery_init },
 	{ PROC_MAILBOX, "mailbox", "mailbox", SMTPD_MAILUSER, ROOT_MAIL,

@@ -101,6 +101,7 @@ void	 proc_shutdown(void);
 void	 smtp_init(void);
 void	 auth_init(void);
 void	 delivery_init(void);
+void	 queue_init(void);
 void	 smtp(void);
 void	 auth(void);
 void	 queue(void);
