@@ -243,6 +243,9 @@ static int			 sync_mode;
 /* A sync failed: what it was to make durable may or may not be, so
  * the durable point stays where it is until a restart. */
 static int			 durable_broken;
+/* A lower point written (the clock went back), not on disk yet. */
+static uint32_t			 durable_lower;
+static int			 durable_lowering;
 
 #ifdef PORTCULLIS_REGRESS
 void	(*store_test_step)(int);
@@ -1116,6 +1119,7 @@ store_close(void)
 	durablefd = -1;
 	durable_t = 0;
 	durable_broken = 0;
+	durable_lowering = 0;
 	memset(&stats, 0, sizeof(stats));
 }
 
@@ -1129,7 +1133,8 @@ store_close(void)
  * unreadable, it is 0: every body is read.  The file is written over
  * in place, at most once a second, and reaches the disk with the next
  * sync; until then the one before holds, which asks no less of
- * recovery.
+ * recovery (a point lowered after the clock went back takes effect
+ * only then: durable_note()).
  */
 static void
 durable_read(void)
@@ -1165,23 +1170,41 @@ durable_read(void)
 	    F_DURABLE);
 }
 
-/* After a sync: the durable point is now. */
+/*
+ * After a sync: the durable point is now.  When the clock went back,
+ * new ids are older than the point and every batch would take two
+ * syncs, so the point is lowered too, but only once the lower one is
+ * on disk (after the next sync): until then the disk may hold the
+ * higher one, under which recovery would not read the bodies of
+ * messages between the two.
+ */
 static void
 durable_note(void)
 {
 	char		 buf[DURABLE_LEN + 1];
 	uint32_t	 now = (uint32_t)time(NULL);
 
-	if (durablefd == -1 || durable_broken || sync_mode != 1 ||
-	    now <= durable_t)
+	if (durablefd == -1 || durable_broken || sync_mode != 1)
+		return;
+	if (durable_lowering) {
+		durable_t = durable_lower;	/* written before this sync */
+		durable_lowering = 0;
+	}
+	if (now == durable_t)
 		return;
 	(void)snprintf(buf, sizeof(buf), "%08x", (unsigned)now);
 	(void)snprintf(buf + 8, sizeof(buf) - 8, " %08x\n",
 	    (unsigned)crc32c(0, buf, 8));
-	if (pwrite(durablefd, buf, DURABLE_LEN, 0) == DURABLE_LEN)
-		durable_t = now;
-	else
+	if (pwrite(durablefd, buf, DURABLE_LEN, 0) != DURABLE_LEN) {
 		log_warn("spool: write %s", F_DURABLE);
+		return;
+	}
+	if (now > durable_t)
+		durable_t = now;
+	else {
+		durable_lower = now;
+		durable_lowering = 1;
+	}
 }
 
 /* Nothing under incoming/ was committed: remove it all. */
