@@ -13,15 +13,15 @@
  * zero-delay timer is armed: libevent runs timers after it has polled
  * and dispatched every readable channel, so the commits already in the
  * socket buffers join the batch.  The store then makes the whole batch
- * durable (one syncfs(), two with updates, whatever its size:
- * queue_store.c) and COMMIT_OK goes out for each message.  A batch of
- * one syncfs() has it done by the sync thread (sync_thread()), and the
- * queue goes on meanwhile; commits that arrive then form the next
- * batch.  A batch of two is synced in line, and what arrives meanwhile
- * waits in the socket buffers.  No per-message process, thread or
- * fsync.  The scheduler's writes (DSNs, envelope updates) join the
- * same batches (queue_sync_request()), and every sync is followed by a
- * scheduling pass: new mail goes out at once.
+ * durable (one syncfs(), two with updates or an old message, whatever
+ * its size: queue_store.c) and COMMIT_OK goes out for each message.  A
+ * batch of one syncfs() has it done by the sync thread (sync_thread()),
+ * and the queue goes on meanwhile; commits that arrive then form the
+ * next batch.  A batch of two is synced in line, and what arrives
+ * meanwhile waits in the socket buffers.  No per-message process,
+ * thread or fsync.  The scheduler's writes (DSNs, envelope updates)
+ * join the same batches (queue_sync_request()), and every sync is
+ * followed by a scheduling pass: new mail goes out at once.
  *
  * Bounds.  The front end is trusted but a bug there must not exhaust
  * us.  A malformed frame, an unknown msgid or a frame out of sequence

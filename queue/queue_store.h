@@ -130,10 +130,11 @@ void	 store_rollback(uint64_t);
 int	 store_commit_prepare(uint64_t, const struct envelope *, size_t,
 	    uint64_t);
 /* Make every prepared commit and pending update durable, with one
- * syncfs() (two when there are updates) whatever their number, and put
- * the committed messages in the index.  done(msgid, 0) for each message committed, done(msgid,
- * errno) for each that failed (it is gone).  Returns the number of
- * messages committed. */
+ * syncfs() (two with updates or a message begun before the durable
+ * point: queue_store.c) whatever their number, and put the committed
+ * messages in the index.  done(msgid, 0) for each message committed,
+ * done(msgid, errno) for each that failed (it is gone).  Returns the
+ * number of messages committed. */
 size_t	 store_sync(void (*)(uint64_t, int, void *), void *);
 /*
  * The same for a batch that takes one sync, with the sync done by the
