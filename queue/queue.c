@@ -158,8 +158,10 @@ sync_thread(void *arg)
 
 	(void)arg;
 	c = 1;
-	if (write(syncsock[1], &c, 1) != 1)	/* started */
+	if (write(syncsock[1], &c, 1) != 1) {	/* started */
+		close(syncsock[1]);
 		return NULL;
+	}
 	for (;;) {
 		n = read(syncsock[1], &c, 1);
 		if (n == -1 && errno == EINTR)
@@ -173,6 +175,8 @@ sync_thread(void *arg)
 		if (n != sizeof(err))
 			break;
 	}
+	/* The queue sees the end of its socket and stops (queue_synced()). */
+	close(syncsock[1]);
 	return NULL;
 }
 
@@ -195,19 +199,20 @@ queue_init(void)
 	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&t, NULL, sync_thread, NULL);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc == 0) {
-		(void)pthread_detach(t);
-		/* Its start-up calls are behind it before the sandbox. */
-		do
-			n = read(syncsock[0], &c, 1);
-		while (n == -1 && errno == EINTR);
-		if (n == 1)
-			return;
-	} else
+	if (rc != 0) {
 		log_warnx("queue: sync thread: %s", strerror(rc));
-	close(syncsock[0]);
-	close(syncsock[1]);
-	syncsock[0] = syncsock[1] = -1;
+		close(syncsock[0]);
+		close(syncsock[1]);
+		syncsock[0] = syncsock[1] = -1;
+		return;
+	}
+	(void)pthread_detach(t);
+	/* Its start-up calls are behind it before the sandbox. */
+	do
+		n = read(syncsock[0], &c, 1);
+	while (n == -1 && errno == EINTR);
+	if (n != 1)
+		fatalx("queue: the sync thread did not start");
 }
 #else
 void

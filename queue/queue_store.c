@@ -133,8 +133,10 @@
  * each envelopes.new; then each bucket a message was renamed into,
  * incoming/, and each folder where envelopes.new was renamed.  Such a
  * sync covers only what it names, not what a crashed process left
- * unwritten, so no durable point is written there.  Callers see no
- * difference: fs_sync() is the one place the platform shows.
+ * unwritten, so no batch takes one sync there; as nothing under queue/
+ * can then be torn, the durable point is still written, and spares
+ * recovery the reading.  Callers see no difference: fs_sync() is the
+ * one place the platform shows.
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -1062,7 +1064,9 @@ store_init(void)
 	/*
 	 * What recovery kept is on disk from here on, whatever a crash of
 	 * this process left unwritten; and this tells whether syncfs()
-	 * works here.
+	 * works here.  (It cannot report a write the disk failed before
+	 * this start: a torn message whose pages are still cached would
+	 * pass recovery's checks then.  The kernel logged that failure.)
 	 */
 	if (sync_mode >= 0) {
 		if (fs_sync() == 0)
@@ -1168,6 +1172,9 @@ durable_read(void)
  bad:
 	log_warnx("spool: %s unreadable: every message's body is checked",
 	    F_DURABLE);
+	/* Cut, so that the next point written reads back. */
+	if (ftruncate(durablefd, 0) == -1)
+		log_warn("spool: %s", F_DURABLE);
 }
 
 /*
@@ -1184,7 +1191,7 @@ durable_note(void)
 	char		 buf[DURABLE_LEN + 1];
 	uint32_t	 now = (uint32_t)time(NULL);
 
-	if (durablefd == -1 || durable_broken || sync_mode != 1)
+	if (durablefd == -1 || durable_broken || sync_mode == 0)
 		return;
 	if (durable_lowering) {
 		durable_t = durable_lower;	/* written before this sync */

@@ -341,7 +341,7 @@ test_group_commit(void)
 	 * sync again. */
 	t = (uint32_t)time(NULL);
 	CHECK(durable_get(&t0) == 0 && t0 >= t - 1 && t0 <= t + 1,
-	    "point not lowered: %08x at %08x", t0, t);
+	    "point %08x at %08x: not lowered", t0, t);
 	for (i = 0; i < 2; i++) {
 		ids[i] = make_message(1, 1700000000);
 		syncs = store_stats()->syncs;
@@ -1686,8 +1686,10 @@ static void
 test_durable_point(void)
 {
 	uint64_t	 ids[4];
-	uint32_t	 t, t0;
+	uint32_t	 t, t0, lo, hi;
+	struct stat	 st;
 	char		 path[128];
+	FILE		*f;
 	int		 i;
 
 	t0 = (uint32_t)time(NULL);
@@ -1697,14 +1699,27 @@ test_durable_point(void)
 	for (i = 0; i < 4; i++)
 		ids[i] = make_message(1, 1700000000);
 	CHECK(store_sync(done, NULL) == 4, "committed");
+	CHECK(durable_get(&t) == 0 && t >= t0 && t <= (uint32_t)time(NULL),
+	    "after a sync: %08x", t);
+	lo = hi = (uint32_t)(ids[0] >> 32);
+	for (i = 1; i < 4; i++) {
+		if ((uint32_t)(ids[i] >> 32) < lo)
+			lo = (uint32_t)(ids[i] >> 32);
+		if ((uint32_t)(ids[i] >> 32) > hi)
+			hi = (uint32_t)(ids[i] >> 32);
+	}
+
+	/* Ids from the point on are read. */
+	store_close();
+	CHECK(durable_set(lo) == 0, "durable");
+	CHECK(store_init() == 0 && store_stats()->verified == 4, "%llu read "
+	    "with ids from the point on", (unsigned long long)
+	    store_stats()->verified);
 
 	/* Ids before the point are not read: a body zeroed there is not
 	 * seen (the point says it was on disk whole). */
-	CHECK(recover() == 0 && store_stats()->verified == 4, "%llu read "
-	    "with ids from the point on", (unsigned long long)
-	    store_stats()->verified);
 	store_close();
-	CHECK(durable_set((time_t)(ids[0] >> 32) + 1) == 0, "durable");
+	CHECK(durable_set((time_t)hi + 1) == 0, "durable");
 	qpath(path, sizeof(path), ids[0], "message");
 	CHECK(zero_file(path, 0) == 0, "zero");
 	CHECK(store_init() == 0 && store_stats()->verified == 0 &&
@@ -1714,8 +1729,7 @@ test_durable_point(void)
 
 	/* Unreadable or missing: every body is read. */
 	store_close();
-	CHECK(durable_set((time_t)(ids[0] >> 32) + 1) == 0, "durable");
-	path[0] = '\0';
+	CHECK(durable_set((time_t)hi + 1) == 0, "durable");
 	{
 		int	 fd = open("durable", O_WRONLY);
 
@@ -1727,12 +1741,25 @@ test_durable_point(void)
 	    store_msg_count() == 3 && store_stats()->corrupt == 1,
 	    "garbled point: %llu read, %zu recovered",
 	    (unsigned long long)store_stats()->verified, store_msg_count());
-	CHECK(durable_get(&t) == 0 && t >= t0, "not written again");
+	CHECK(durable_get(&t) == 0 && t >= t0, "no point written after the "
+	    "garbled one");
 	store_close();
 	CHECK(unlink("durable") == 0, "unlink");
 	CHECK(store_init() == 0 && store_stats()->verified == 3 &&
 	    store_msg_count() == 3, "no point: %llu read",
 	    (unsigned long long)store_stats()->verified);
+	/* Longer than a point: cut, and the next point reads back. */
+	store_close();
+	if ((f = fopen("durable", "w")) != NULL) {
+		fputs("00000000 00000000\n00000000 00000000\n", f);
+		fclose(f);
+	}
+	CHECK(store_init() == 0 && store_stats()->verified == 3,
+	    "overlong point: %llu read",
+	    (unsigned long long)store_stats()->verified);
+	CHECK(durable_get(&t) == 0 && t >= t0 && stat("durable", &st) == 0 &&
+	    st.st_size == 18, "no point alone after the overlong one: %lld "
+	    "bytes", (long long)st.st_size);
 }
 
 /* Envelopes written before the checks (version 1) are still read, and
