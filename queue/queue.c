@@ -101,11 +101,10 @@ static struct qtx_tree	 txs = RB_INITIALIZER(&txs);
 static size_t		 ntx_open, nevp_buffered;
 static struct event	 ev_sync;
 static int		 sync_scheduled;
-/* The sync thread (queue_init()): its end of a socketpair, the event
- * on ours, and whether a batch's sync is with it. */
+/* The sync thread (queue_init()): its end of a socketpair, and the
+ * event on ours.  While it syncs a batch, store_sync_pending() is 0. */
 static int		 syncsock[2] = { -1, -1 };
 static struct event	 ev_synced;
-static int		 sync_inflight;
 static struct event	 ev_trim;
 static int		 trim_scheduled, queue_busy;
 static struct config	*queue_conf;
@@ -637,15 +636,11 @@ queue_sync(int fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	sync_scheduled = 0;
-	if (sync_inflight)
-		return;		/* queue_synced() asks again */
 	if (syncsock[0] != -1 && store_sync_begin(queue_committed, NULL)) {
 		char	 c = 1;
 
-		if (write(syncsock[0], &c, 1) == 1) {
-			sync_inflight = 1;
-			return;
-		}
+		if (write(syncsock[0], &c, 1) == 1)
+			return;		/* queue_synced() asks again */
 		log_warn("queue: sync thread");
 		(void)store_sync_end(store_sync_io(), queue_committed, NULL);
 	} else
@@ -668,7 +663,6 @@ queue_synced(int fd, short ev, void *arg)
 	while (n == -1 && errno == EINTR);
 	if (n != sizeof(err))
 		fatalx("queue: the sync thread is gone");
-	sync_inflight = 0;
 	(void)store_sync_end(err, queue_committed, NULL);
 	queue_sync_request();
 	scheduler_kick();

@@ -1870,7 +1870,7 @@ store_commit_prepare(uint64_t id, const struct envelope *evp, size_t n,
 int
 store_sync_pending(void)
 {
-	return !TAILQ_EMPTY(&prepared) || nupdates > 0;
+	return !inflight_on && (!TAILQ_EMPTY(&prepared) || nupdates > 0);
 }
 
 /* 2. The commit points: each message of the batch renamed into queue/;
@@ -1991,7 +1991,7 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 	size_t		 i, nrenamed;
 	int		 err;
 
-	if (!store_sync_pending() || inflight_on)
+	if (!store_sync_pending())
 		return 0;
 	if (store_sync_begin(done, arg))
 		return store_sync_end(sync_batch(&inflight, 4) == -1 ? errno :

@@ -151,7 +151,8 @@ size_t	 store_sync(void (*)(uint64_t, int, void *), void *);
 int	 store_sync_begin(void (*)(uint64_t, int, void *), void *);
 int	 store_sync_io(void);
 size_t	 store_sync_end(int, void (*)(uint64_t, int, void *), void *);
-/* 1 when prepared commits or updates wait for store_sync(). */
+/* 1 when prepared commits or updates wait for store_sync(), and no
+ * batch is in flight (which store_sync_end() ends). */
 int	 store_sync_pending(void);
 
 /* Remove a committed message and its envelopes. */

@@ -1846,6 +1846,7 @@ test_sync_in_flight(void)
 	ids[3] = make_message(1, 1700000000);
 	CHECK(store_envelope_delete(u, 1) == 0, "update");
 	CHECK(store_sync_begin(done, NULL) == 0, "a second batch in flight");
+	CHECK(!store_sync_pending(), "pending with a batch in flight");
 	CHECK(store_sync(done, NULL) == 0 && ndone == 0,
 	    "store_sync() with a batch in flight");
 	CHECK(store_sync_end(store_sync_io(), done, NULL) == 3 &&
