@@ -312,6 +312,7 @@ static int	 trash(const char *, uint64_t);
 static void	 recover_bucket(int);
 static void	 recover_message(int, const char *, uint64_t);
 static void	 move_corrupt(int, const char *, const char *);
+static int	 parse_hex(const char *, int, uint64_t *);
 static int	 parse_msgid(const char *, uint64_t *);
 static int	 fs_sync(void);
 static int	 sync_batch(struct pendingq *, int);
@@ -403,10 +404,19 @@ path_free(char *buf, uint64_t id, const char *file)
 static int
 parse_msgid(const char *s, uint64_t *id)
 {
+	if (parse_hex(s, 16, id) == -1 || s[16] != '\0')
+		return -1;
+	return 0;
+}
+
+/* Exactly n (<= 16) lowercase hex digits at s, as we write them. */
+static int
+parse_hex(const char *s, int n, uint64_t *vp)
+{
 	uint64_t	 v = 0;
 	int		 i, d;
 
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < n; i++) {
 		if (s[i] >= '0' && s[i] <= '9')
 			d = s[i] - '0';
 		else if (s[i] >= 'a' && s[i] <= 'f')
@@ -415,9 +425,7 @@ parse_msgid(const char *s, uint64_t *id)
 			return -1;
 		v = (v << 4) | (uint64_t)d;
 	}
-	if (s[16] != '\0')
-		return -1;
-	*id = v;
+	*vp = v;
 	return 0;
 }
 
@@ -1143,10 +1151,9 @@ store_close(void)
 static void
 durable_read(void)
 {
-	char		 buf[DURABLE_LEN + 1], *end;
-	unsigned long	 t, sum;
+	char		 buf[DURABLE_LEN + 1];
+	uint64_t	 t, sum;
 	ssize_t		 n;
-	int		 i;
 
 	durable_t = 0;
 	if ((durablefd = open(F_DURABLE, O_RDWR | O_CREAT | O_NOFOLLOW |
@@ -1156,15 +1163,9 @@ durable_read(void)
 	}
 	if ((n = pread(durablefd, buf, sizeof(buf), 0)) == 0)
 		return;		/* a new spool */
-	if (n != DURABLE_LEN || buf[8] != ' ' || buf[17] != '\n')
-		goto bad;
-	for (i = 0; i < 17; i++)
-		if (i != 8 && !((buf[i] >= '0' && buf[i] <= '9') ||
-		    (buf[i] >= 'a' && buf[i] <= 'f')))
-			goto bad;
-	t = strtoul(buf, &end, 16);
-	sum = strtoul(buf + 9, &end, 16);
-	if (crc32c(0, buf, 8) != sum)
+	if (n != DURABLE_LEN || parse_hex(buf, 8, &t) == -1 ||
+	    buf[8] != ' ' || parse_hex(buf + 9, 8, &sum) == -1 ||
+	    buf[17] != '\n' || crc32c(0, buf, 8) != sum)
 		goto bad;
 	durable_t = (uint32_t)t;
 	return;

@@ -1748,6 +1748,19 @@ test_durable_point(void)
 	CHECK(store_init() == 0 && store_stats()->verified == 3 &&
 	    store_msg_count() == 3, "no point: %llu read",
 	    (unsigned long long)store_stats()->verified);
+	/* A point whose check differs is no point. */
+	store_close();
+	CHECK(durable_set((time_t)hi + 1) == 0, "durable");
+	{
+		int	 fd = open("durable", O_WRONLY);
+
+		CHECK(fd != -1 && pwrite(fd, "00000000", 8, 9) == 8, "check");
+		if (fd != -1)
+			close(fd);
+	}
+	CHECK(store_init() == 0 && store_stats()->verified == 3,
+	    "point with a wrong check: %llu read",
+	    (unsigned long long)store_stats()->verified);
 	/* Longer than a point: cut, and the next point reads back. */
 	store_close();
 	if ((f = fopen("durable", "w")) != NULL) {
