@@ -99,6 +99,20 @@ durable_set(time_t t)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* A point of time t with s written over it at off. */
+static int
+durable_spoil(time_t t, const char *s, off_t off)
+{
+	ssize_t	 n;
+	int	 fd;
+
+	if (durable_set(t) == -1 || (fd = open("durable", O_WRONLY)) == -1)
+		return -1;
+	n = pwrite(fd, s, strlen(s), off);
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
 static void
 done(uint64_t msgid, int err, void *arg)
 {
@@ -1729,14 +1743,7 @@ test_durable_point(void)
 
 	/* Unreadable or missing: every body is read. */
 	store_close();
-	CHECK(durable_set((time_t)hi + 1) == 0, "durable");
-	{
-		int	 fd = open("durable", O_WRONLY);
-
-		CHECK(fd != -1 && pwrite(fd, "x", 1, 3) == 1, "garble");
-		if (fd != -1)
-			close(fd);
-	}
+	CHECK(durable_spoil((time_t)hi + 1, "x", 3) == 0, "garble");
 	CHECK(store_init() == 0 && store_stats()->verified == 4 &&
 	    store_msg_count() == 3 && store_stats()->corrupt == 1,
 	    "garbled point: %llu read, %zu recovered",
@@ -1750,14 +1757,7 @@ test_durable_point(void)
 	    (unsigned long long)store_stats()->verified);
 	/* A point whose check differs is no point. */
 	store_close();
-	CHECK(durable_set((time_t)hi + 1) == 0, "durable");
-	{
-		int	 fd = open("durable", O_WRONLY);
-
-		CHECK(fd != -1 && pwrite(fd, "00000000", 8, 9) == 8, "check");
-		if (fd != -1)
-			close(fd);
-	}
+	CHECK(durable_spoil((time_t)hi + 1, "00000000", 9) == 0, "check");
 	CHECK(store_init() == 0 && store_stats()->verified == 3,
 	    "point with a wrong check: %llu read",
 	    (unsigned long long)store_stats()->verified);
