@@ -15,6 +15,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -137,6 +138,26 @@ descriptors_raise(void)
 		log_warn("setrlimit RLIMIT_NOFILE");
 }
 
+/*
+ * Started with stdin, stdout or stderr closed (2>&-), the first file
+ * we opened would take its number, and log lines meant for stderr
+ * would be written into it: a spool file, a socket.  /dev/null holds
+ * the place instead.
+ */
+static void
+descriptors_std(void)
+{
+	int	 fd;
+
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1 &&
+	    fd <= STDERR_FILENO)
+		if (fcntl(fd, F_SETFD, 0) == -1)
+			_exit(1);
+	if (fd == -1)
+		_exit(1);
+	(void)close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -145,6 +166,7 @@ main(int argc, char *argv[])
 	const char		*rootdir = NULL;
 	int			 ch, checkonly = 0;
 
+	descriptors_std();
 	memset(&popts, 0, sizeof(popts));
 	log_init(1, LOG_MAIL);
 	setproctitle_init(argc, argv, environ);

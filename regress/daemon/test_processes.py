@@ -56,6 +56,37 @@ def test_every_worker_runs_with_its_title(daemon):
         assert cmdline(pids[w]).startswith(TITLES[w]), cmdline(pids[w])
 
 
+def test_started_with_stderr_closed_no_file_takes_its_place(make_daemon):
+    """smtpd -d 2>&-: the first file the daemon opened used to get
+    descriptor 2, and log lines went into it (the POP3 login tracker's
+    state file, unreadable at the next start)."""
+    d = make_daemon(start=False)
+    p = subprocess.Popen([SMTPD, "-d", "-f", d.conf],
+                         stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL,
+                         preexec_fn=lambda: os.close(2))
+    d.proc = p
+    try:
+        assert wait_for(lambda: d.ready() or p.poll() is not None, 20)
+        assert p.poll() is None and wait_for(d.all_running, 20)
+        with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as c:
+            c.sendmail("a@example.org", ["b@example.org"],
+                       b"Subject: t\r\n\r\nbody\r\n")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+    d.proc = None
+    for top, _dirs, files in os.walk(d.spool):
+        for name in files:
+            with open(os.path.join(top, name), "rb") as f:
+                data = f.read()
+            assert b"parent: " not in data and b"smtp: " not in data, \
+                (os.path.join(top, name), data[:200])
+    d.start()
+    assert d.wait_log(r"pop3 login tracker: loaded 0 logins"), d.log()
+    assert "unusable" not in d.log()
+
+
 def test_greeting_names_the_host(make_daemon):
     d = make_daemon(start=False)
     d.write_config(d.base_config() + 'hostname "mx.test.example"\n')
