@@ -2,6 +2,7 @@
  * Portcullis: logging.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static int	 foreground = 1;
 static int	 verbose;
 static const char *procname = "smtpd";
 static log_sink	 sink;
+static int	 logfd = STDERR_FILENO;
 
 /*
  * Lines for stderr go through one buffer: written at once, or, while
@@ -25,6 +27,13 @@ static log_sink	 sink;
  * worker's pipe (supervise.c), a worker for one pass of its event loop
  * (proc.c): one write instead of one a line.  Syslog gets each line as
  * it comes.  A line longer than the buffer is cut to it.
+ *
+ * Several processes may write to the same descriptor (in the
+ * foreground every worker writes straight to the parent's stderr), so
+ * a write ends at a line's end and is at most PIPE_BUF octets where
+ * the lines allow: a pipe then takes each whole, and no process's line
+ * is cut by another's.  Only a single line longer than PIPE_BUF (none
+ * of ours: a worker cuts its lines to 1 KiB) goes in one larger write.
  */
 #define LOG_HOLD_MAX	16384
 static char	 holdbuf[LOG_HOLD_MAX];
@@ -71,21 +80,51 @@ log_foreground(void)
 }
 
 void
+log_setfd(int fd)
+{
+	log_flush();
+	logfd = fd;
+}
+
+/* How much of buf[0..len) to write at once: whole lines, PIPE_BUF. */
+static size_t
+log_chunk(const char *buf, size_t len)
+{
+	const char	*nl;
+
+	if (len <= PIPE_BUF)
+		return len;
+	/* The last line end within the first PIPE_BUF octets. */
+	if ((nl = memrchr(buf, '\n', PIPE_BUF)) != NULL)
+		return (size_t)(nl - buf) + 1;
+	/* One line longer than PIPE_BUF: to its end. */
+	if ((nl = memchr(buf, '\n', len)) != NULL)
+		return (size_t)(nl - buf) + 1;
+	return len;
+}
+
+void
 log_flush(void)
 {
-	size_t	 off = 0;
+	size_t	 off = 0, chunk, done;
 	ssize_t	 n;
 	int	 saved = errno;
 
-	/* whole: a pipe may take it in parts */
 	while (off < holdlen) {
-		n = write(STDERR_FILENO, holdbuf + off, holdlen - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
+		chunk = log_chunk(holdbuf + off, holdlen - off);
+		/* whole: a pipe may take it in parts */
+		for (done = 0; done < chunk; done += (size_t)n) {
+			n = write(logfd, holdbuf + off + done, chunk - done);
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (n <= 0)
+				goto out;
+		}
+		off += chunk;
 	}
+ out:
 	holdlen = 0;
 	errno = saved;
 }

@@ -1,7 +1,9 @@
 /*
  * Portcullis: logging.  Every line names its process.  In the
- * foreground (-d) lines go to stderr; otherwise to syslog, or, in a
- * worker, through a sink the worker sets (its channel to the parent).
+ * foreground (-d) lines go to stderr, or the descriptor log_setfd()
+ * names; otherwise to syslog.  A worker sets a sink (smtpd/proc.c): its
+ * lines go to the parent over its stderr, or in the foreground straight
+ * to the parent's stderr.
  */
 #ifndef PORTCULLIS_LOG_H
 #define PORTCULLIS_LOG_H
@@ -20,6 +22,8 @@ void	 log_setsink(log_sink);
 int	 log_foreground(void);
 void	 log_hold(int);
 void	 log_flush(void);
+/* Where the foreground lines go: stderr unless set. */
+void	 log_setfd(int);
 size_t	 log_held(void);
 void	 log_stderr_line(const char *, size_t);
 

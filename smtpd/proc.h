@@ -4,6 +4,11 @@
  * The parent fork+execs the daemon's own binary once per worker role
  * ("smtpd -P smtp ..."), with its channel to the parent at descriptor
  * PROC_PARENT_FD and its stderr on a pipe the parent relays to the log.
+ * In the foreground (smtpd -d, passed on as -d) the worker also gets the
+ * parent's own stderr at PROC_LOG_FD and writes its log lines there
+ * itself; the pipe then carries only what else it prints (a sanitizer's
+ * report, libc's complaints), which the parent relays with the
+ * worker's name.
  * Channels between workers are socketpairs the parent creates and hands
  * to both ends (IMSG_PARENT_PEER); when a worker is restarted its peers
  * get a fresh channel.
@@ -27,6 +32,7 @@ enum proc_id {
 };
 
 #define PROC_PARENT_FD	3
+#define PROC_LOG_FD	4
 
 /* Where a worker is chrooted when the daemon runs as root. */
 enum proc_root {
@@ -60,7 +66,7 @@ const char	*proc_name(enum proc_id);
  * its role (logging, privilege drop, sandbox, parent channel) and calls
  * the role's entry, which installs handlers and runs the event loop. */
 struct worker_opts {
-	int		 foreground;
+	int		 foreground;	/* -d: log lines to PROC_LOG_FD */
 	int		 verbose;
 	const char	*rootdir;	/* chroot (as root) or working dir */
 };

@@ -207,6 +207,7 @@ main(int argc, char *argv[])
 
 	if (pi != NULL) {
 		memset(&wopts, 0, sizeof(wopts));
+		wopts.foreground = popts.foreground;
 		wopts.verbose = popts.verbose;
 		wopts.rootdir = rootdir;
 		worker_main(pi, &wopts);

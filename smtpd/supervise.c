@@ -88,7 +88,9 @@ static void
 worker_spawn(struct worker *w)
 {
 	const char	*argv[16], *rootdir;
-	int		 sp[2], ep[2], a, b, devnull, argc = 0, v;
+	int		 sp[2], ep[2], a, b, c = -1, devnull, argc = 0, v;
+	/* In the foreground the worker writes its lines to our stderr. */
+	int		 fg = log_foreground();
 	pid_t		 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
@@ -100,6 +102,8 @@ worker_spawn(struct worker *w)
 	argv[argc++] = "smtpd";
 	argv[argc++] = "-P";
 	argv[argc++] = w->info->name;
+	if (fg)
+		argv[argc++] = "-d";
 	for (v = 0; v < popts.verbose && v < 3; v++)
 		argv[argc++] = "-v";
 	if (rootdir != NULL) {
@@ -114,17 +118,21 @@ worker_spawn(struct worker *w)
 	case 0:
 		/* Signals from the terminal are the parent's to handle. */
 		(void)setsid();
-		/* Move both ends out of the way, then into place. */
+		/* Move the ends (and in the foreground our stderr, for
+		 * the worker's log lines) out of the way, then into place. */
 		if ((a = fcntl(sp[1], F_DUPFD_CLOEXEC, 10)) == -1 ||
 		    (b = fcntl(ep[1], F_DUPFD_CLOEXEC, 10)) == -1 ||
+		    (fg && (c = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC,
+		    10)) == -1) ||
 		    dup2(a, PROC_PARENT_FD) == -1 ||
+		    (fg && dup2(c, PROC_LOG_FD) == -1) ||
 		    dup2(b, STDERR_FILENO) == -1)
 			_exit(127);
 		if ((devnull = open("/dev/null", O_RDWR)) == -1 ||
 		    dup2(devnull, STDIN_FILENO) == -1 ||
 		    dup2(devnull, STDOUT_FILENO) == -1)
 			_exit(127);
-		closefrom(PROC_PARENT_FD + 1);
+		closefrom((fg ? PROC_LOG_FD : PROC_PARENT_FD) + 1);
 		execv(popts.self, (char *const *)(uintptr_t)argv);
 		dprintf(STDERR_FILENO, "<%d>parent: exec %s: %s\n", LOG_CRIT,
 		    popts.self, strerror(errno));

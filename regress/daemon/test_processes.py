@@ -56,6 +56,23 @@ def test_every_worker_runs_with_its_title(daemon):
         assert cmdline(pids[w]).startswith(TITLES[w]), cmdline(pids[w])
 
 
+def test_worker_lines_do_not_wait_for_the_parent(daemon):
+    """In the foreground each worker writes its own lines to the
+    daemon's stderr: a parent that is busy (here stopped) holds none
+    of them back."""
+    os.kill(daemon.pid, signal.SIGSTOP)
+    try:
+        before = daemon.log().count("smtp event=disconnect")
+        assert greeting(daemon.port).startswith(b"220 ")
+        assert wait_for(lambda: daemon.log().count(
+            "smtp event=disconnect") > before, 10), daemon.log()
+    finally:
+        os.kill(daemon.pid, signal.SIGCONT)
+    lines = [ln for ln in daemon.log().splitlines()
+             if "smtp event=" in ln]
+    assert lines and all(ln.startswith("smtp: ") for ln in lines), lines
+
+
 def test_started_with_stderr_closed_no_file_takes_its_place(make_daemon):
     """smtpd -d 2>&-: the first file the daemon opened used to get
     descriptor 2, and log lines went into it (the POP3 login tracker's
