@@ -4,8 +4,8 @@
  * group commit.
  * Scheduling, retries and bounces are scheduler.c's; DSNs dsn.c's.
  *
- * Transactions.  CREATE_REQ creates incoming/<msgid>/message and hands
- * the front end a descriptor; ENVELOPE frames are collected per msgid;
+ * Transactions.  CREATE_REQ creates the message's body (in a folder
+ * of free/: queue_store.c) and hands the front end a descriptor; ENVELOPE frames are collected per msgid;
  * COMMIT_REQ routes each envelope (scheduler_route(): its dest from
  * the accept rules), writes the envelopes and joins the next batch.
  *

@@ -5,9 +5,6 @@
  * Everything is relative to the current directory, the spool (the
  * queue process is chrooted or chdir'ed there).  Layout:
  *
- *	incoming/<msgid>/message	a body being received (front end
- *					writes it through a passed fd)
- *	incoming/<msgid>/envelopes	written at commit time
  *	queue/<hh>/<msgid>/message	a committed message ...
  *	queue/<hh>/<msgid>/envelopes	... and its envelopes: the
  *					message is committed iff this
@@ -16,11 +13,17 @@
  *	corrupt/<msgid>			what recovery could not read
  *	durable				the durable point: a time in
  *					hex and its CRC-32C
- *	free/<msgid>/envelopes		a removed message's folder, with
- *	free/<msgid>/message		an empty envelopes file and (when
+ *	free/<id>/envelopes		a removed message's folder, with
+ *	free/<id>/message		an empty envelopes file and (when
  *					no one else had it open) an empty
  *					body, waiting for store_create()
- *					to reuse them
+ *					to reuse them; or the folder of a
+ *					message being received: the front
+ *					end writes its body through a
+ *					passed fd, the queue its envelopes
+ *					at commit time.  <id> is the id of
+ *					the message the folder last held,
+ *					or of the new one
  *
  * msgid is 64 bits: the high 32 the time in seconds (so ids sort by
  * age), the low 32 random; <msgid> is %016llx and <hh> its lowest byte
@@ -109,16 +112,17 @@ RB_PROTOTYPE(qsched_tree, qevp, sched, qevp_cmp);
 RB_PROTOTYPE(qmsg_tree, qmsg, entry, qmsg_cmp);
 
 /* Set up the folders and recover the spool into the index: committed
- * messages are loaded, incoming ones removed, unreadable ones moved to
+ * messages are loaded, uncommitted ones emptied into the pool (or, from
+ * an earlier version's incoming/, removed), unreadable ones moved to
  * corrupt/.  0, or -1 (logged) when the spool is unusable. */
 int	 store_init(void);
 /* Forget the index and anything prepared (nothing on disk changes). */
 void	 store_close(void);
 
-/* A new message: incoming/<msgid>/message, opened for writing
- * (O_CLOEXEC), in a folder from free/ with its emptied body when one
- * waits there, else made (O_CREAT|O_EXCL, 0600).  0, or -1 with
- * errno. */
+/* A new message: the body of a folder of free/, opened for writing
+ * (O_CLOEXEC): a folder from the pool with its emptied body when one
+ * waits there, else free/<msgid> made (O_CREAT|O_EXCL, 0600).  0, or
+ * -1 with errno. */
 int	 store_create(uint64_t *, int *);
 /* Drop a message that was created and not committed. */
 void	 store_rollback(uint64_t);
@@ -254,6 +258,9 @@ extern int	 store_test_per_file_sync;
 void		 store_test_free_max(size_t);
 /* Test builds: note at most this many as trash (else delete at once). */
 extern size_t	 store_test_trash_max;
+/* Test builds: the folder (free/<f>) a message is being received in,
+ * from store_create() until its commit renames it; else NULL. */
+const char	*store_test_folder(uint64_t);
 #endif
 
 #endif

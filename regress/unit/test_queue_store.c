@@ -184,6 +184,21 @@ count_entries(const char *dir)
 	return n;
 }
 
+static int	 file_cleared(const char *);
+
+/*
+ * The folders in free/ that are neither in the pool nor trash: those of
+ * messages being received (store_create() until the commit's rename).
+ */
+static int
+open_folders(void)
+{
+	int	 n = count_entries("free");
+
+	return n < 0 ? n : n - (int)store_free_count() -
+	    (int)store_trash_count();
+}
+
 /* 1 when the message is in the index with n envelopes and its body. */
 static int
 message_whole(uint64_t id, int n)
@@ -233,7 +248,9 @@ test_commit_recover(void)
 	    (unsigned)(id & 0xff), (unsigned long long)id);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
 	    "%s missing or mode %o", path, st.st_mode & 0777);
-	CHECK(count_entries("incoming") == 0, "incoming not empty");
+	CHECK(open_folders() == 0, "%d folders open in free/",
+	    open_folders());
+	CHECK(count_entries("incoming") == -1, "a new spool has incoming/");
 	CHECK((id >> 32) >= 1700000000ULL, "msgid %016llx has no time",
 	    (unsigned long long)id);
 
@@ -251,11 +268,19 @@ test_commit_recover(void)
 	    "body of an unknown message");
 }
 
+/*
+ * A crash while messages are received: their folders in free/ are
+ * emptied into the pool, and what an earlier version left in
+ * incoming/ is removed, with incoming/ itself.
+ */
 static void
 test_uncommitted_removed(void)
 {
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[PATH_MAX];
 	uint64_t	 a, b;
-	int		 fd;
+	int		 fd, n = 0;
 
 	fresh_spool();
 	CHECK(store_create(&a, &fd) == 0, "create");
@@ -263,14 +288,38 @@ test_uncommitted_removed(void)
 	close(fd);
 	b = make_message(1, 1700000000);	/* prepared, never synced */
 	CHECK(b != 0 && a != b, "ids");
-	CHECK(count_entries("incoming") == 2, "incoming has %d",
-	    count_entries("incoming"));
+	CHECK(open_folders() == 2, "%d folders open", open_folders());
+	CHECK(mkdir("incoming", 0700) == 0 &&
+	    mkdir("incoming/0000000100000001", 0700) == 0 &&
+	    (fd = open("incoming/0000000100000001/message",
+	    O_WRONLY | O_CREAT, 0600)) != -1, "an old incoming/");
+	CHECK(write(fd, body, 10) == 10, "write");
+	close(fd);
 	CHECK(recover() == 0, "recover");
-	CHECK(count_entries("incoming") == 0, "incoming has %d",
-	    count_entries("incoming"));
+	CHECK(open_folders() == 0 && store_free_count() == 2,
+	    "%d folders open, %zu in the pool", open_folders(),
+	    store_free_count());
+	CHECK(count_entries("incoming") == -1, "incoming/ is still there");
 	CHECK(store_msg_count() == 0, "%zu messages", store_msg_count());
-	CHECK(store_stats()->removed_incoming == 2, "removed %llu",
+	CHECK(store_stats()->removed_incoming == 1, "removed %llu",
 	    (unsigned long long)store_stats()->removed_incoming);
+	/* both bodies and both envelopes files read as nothing now */
+	CHECK((d = opendir("free")) != NULL, "opendir free");
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		(void)snprintf(path, sizeof(path), "free/%s/message",
+		    de->d_name);
+		CHECK(access(path, F_OK) == -1 || file_cleared(path),
+		    "%s not emptied", path);
+		(void)snprintf(path, sizeof(path), "free/%s/envelopes",
+		    de->d_name);
+		CHECK(file_cleared(path), "%s not emptied", path);
+		n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	CHECK(n == 2, "%d folders in free/", n);
 }
 
 static void
@@ -306,7 +355,8 @@ test_rollback_and_checks(void)
 	    strerror(errno));
 	store_rollback(id);
 	CHECK(!store_sync_pending(), "pending after rollback");
-	CHECK(count_entries("incoming") == 0, "incoming not empty");
+	CHECK(open_folders() == 0, "%d folders open", open_folders());
+	CHECK(store_test_folder(id) == NULL, "still received");
 	ndone = nfailed = 0;
 	CHECK(store_sync(done, NULL) == 0 && ndone == 0, "sync");
 }
@@ -457,6 +507,16 @@ inode_of(const char *fmt, uint64_t id)
 	return stat(path, &st) == -1 ? 0 : st.st_ino;
 }
 
+/* fmt (one %016llx) with id, in a buffer of its own. */
+static const char *
+path_of(const char *fmt, uint64_t id)
+{
+	static char	 path[128];
+
+	(void)snprintf(path, sizeof(path), fmt, (unsigned long long)id);
+	return path;
+}
+
 /*
  * A cleared body or envelopes file in free/: no byte of what it held
  * can be read; it is empty, or zeros that keep their blocks (never
@@ -533,8 +593,8 @@ test_pool_order(void)
 	CHECK(store_free_count() == 4, "pool %zu", store_free_count());
 	for (i = 0; i < 4; i++) {
 		n = make_message(1, 2);
-		(void)snprintf(path, sizeof(path), "incoming/%016llx/envelopes",
-		    (unsigned long long)n);
+		(void)snprintf(path, sizeof(path), "%s/envelopes",
+		    store_test_folder(n) ? store_test_folder(n) : "none");
 		CHECK(n != 0 && stat(path, &st) == 0 && st.st_ino == want[i],
 		    "take %d: inode %llu, want %llu", i,
 		    (unsigned long long)st.st_ino,
@@ -651,9 +711,12 @@ test_recycle(void)
 
 	b = make_message(1, 2);
 	CHECK(b != 0 && b != a, "no second message");
-	(void)snprintf(path, sizeof(path), "incoming/%016llx",
-	    (unsigned long long)b);
-	CHECK(stat(path, &st) == 0 && st.st_ino == dir,
+	/* received in the pool's folder as it is, under its old name */
+	CHECK(store_test_folder(b) != NULL &&
+	    strcmp(store_test_folder(b), path_of("free/%016llx", a)) == 0,
+	    "received in %s", store_test_folder(b) ?
+	    store_test_folder(b) : "(none)");
+	CHECK(stat(path_of("free/%016llx", a), &st) == 0 && st.st_ino == dir,
 	    "the new message got a new folder");
 	CHECK(store_sync(done, NULL) == 1, "sync 2");
 	CHECK(message_whole(b, 1), "the second message is not whole");
@@ -679,9 +742,9 @@ test_recycle(void)
 	CHECK(store_create(&c, &fd) == 0, "create");
 	close(fd);
 	store_rollback(c);
-	CHECK(count_entries("free") == 1 && count_entries("incoming") == 0,
-	    "rollback: free/ %d incoming/ %d", count_entries("free"),
-	    count_entries("incoming"));
+	CHECK(count_entries("free") == 1 && store_free_count() == 1 &&
+	    open_folders() == 0, "rollback: free/ %d, pool %zu",
+	    count_entries("free"), store_free_count());
 
 	/*
 	 * Recovery: a crash right after a removal's rename leaves the
@@ -1240,8 +1303,8 @@ test_crash_commit(void)
 		    "messages recovered", i, store_msg_count());
 		CHECK(whole == rows[i].want, "row %zu: %d whole, want %d", i,
 		    whole, rows[i].want);
-		CHECK(count_entries("incoming") == 0, "row %zu: incoming "
-		    "not empty", i);
+		CHECK(open_folders() == 0, "row %zu: %d folders open", i,
+		    open_folders());
 		CHECK(store_stats()->corrupt == 0, "row %zu: corrupt", i);
 	}
 }
@@ -1585,22 +1648,20 @@ test_queue_process(void)
 	    r.peerid == 202 && strstr(r.reason, "too many") != NULL,
 	    "many: %s", r.reason);
 	CHECK(!next_reply(&r), "rollback answered");
-	CHECK(count_entries("incoming") == 0, "incoming has %d",
-	    count_entries("incoming"));
+	CHECK(open_folders() == 0, "%d folders open", open_folders());
 
 	/* The front end's channel closes: its transactions go; one
 	 * being committed completes and is answered to nobody. */
 	CHECK(open_sessions(300, 3, ids, 0) == 3, "create 3");
-	CHECK(count_entries("incoming") == 3, "incoming has %d",
-	    count_entries("incoming"));
+	CHECK(open_folders() == 3, "%d folders open", open_folders());
 	send_envelope(302, ids[2], 0);
 	send_simple(IMSG_QUEUE_COMMIT_REQ, 302, ids[2], 1, sizeof(body) - 1);
 	pump(0);
 	CHECK(qpeer_closed != NULL, "no peer-closed hook");
 	if (qpeer_closed != NULL)
 		qpeer_closed(PROC_SMTP);
-	CHECK(count_entries("incoming") == 1, "incoming has %d after the "
-	    "front end went away", count_entries("incoming"));
+	CHECK(open_folders() == 1, "%d folders open after the front end "
+	    "went away", open_folders());
 	(void)event_loop(EVLOOP_NONBLOCK);
 	(void)ipc_flush(&qside);
 	CHECK(!next_reply(&r), "an orphan commit was answered");
@@ -1851,8 +1912,8 @@ test_sync_in_flight(void)
 		ids[i] = make_message(1, 1700000000);
 	ndone = nfailed = 0;
 	CHECK(store_sync_begin(done, NULL) == 1, "begin");
-	CHECK(!store_sync_pending() && count_entries("incoming") == 0,
-	    "not renamed");
+	CHECK(!store_sync_pending() && open_folders() == 0 &&
+	    store_test_folder(ids[0]) == NULL, "not renamed");
 	CHECK(store_msg_find(ids[0]) == NULL && ndone == 0,
 	    "answered before the sync");
 	/* meanwhile: a new commit and an update wait for the next batch */
