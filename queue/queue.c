@@ -4,10 +4,11 @@
  * group commit.
  * Scheduling, retries and bounces are scheduler.c's; DSNs dsn.c's.
  *
- * Transactions.  CREATE_REQ creates the message's body (in a folder
- * of free/: queue_store.c) and hands the front end a descriptor; ENVELOPE frames are collected per msgid;
- * COMMIT_REQ routes each envelope (scheduler_route(): its dest from
- * the accept rules), writes the envelopes and joins the next batch.
+ * Transactions.  CREATE_REQ creates the message's body (in a folder of
+ * free/: queue_store.c) and hands the front end a descriptor; ENVELOPE
+ * frames are collected per msgid; COMMIT_REQ routes each envelope
+ * (scheduler_route(): its dest from the accept rules), writes the
+ * envelopes and joins the next batch.
  *
  * Group commit.  When a commit arrives and no sync is scheduled, a
  * zero-delay timer is armed: libevent runs timers after it has polled

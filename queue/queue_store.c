@@ -83,7 +83,7 @@
  * zero range (OpenBSD, tmpfs) the file is truncated to nothing.  So a
  * reused body may be longer than
  * what the front end writes into it.  store_create() notes the length
- * it was given the body with (struct kept), and store_commit_prepare()
+ * it was given the body with (struct txn), and store_commit_prepare()
  * checks the size the front end reports against it: past that length
  * the file must be exactly that size, as a new body must; within it,
  * nothing may have been written past the length, and the body is cut
@@ -99,10 +99,11 @@
  * when the file has no other open description, for reading or writing,
  * in any process (body_unshared()).  When it is refused, or leases do
  * not exist here (OpenBSD, some file systems), the body is unlinked as
- * before and its reader keeps it.  Nothing opens a body in free/ but
- * store_create() (the queue opens bodies only of indexed messages, and
- * other processes only get descriptors from the queue), so an empty
- * body found there is the next message's alone.
+ * before and its reader keeps it.  Nothing opens a body of the pool
+ * but store_create(), which takes the folder out of the pool first (the
+ * queue opens other bodies only of its own transactions and indexed
+ * messages, and other processes only get descriptors from the queue),
+ * so an empty body found there is the next message's alone.
  *
  * At most STORE_FREE_MAX folders wait for reuse.  Past that a removed
  * folder is still renamed into free/, as it is, and noted as trash:
@@ -263,6 +264,9 @@ void	(*store_test_step)(int);
 int	 store_test_per_file_sync;
 
 size_t	 store_test_trash_max = SIZE_MAX;
+uint32_t (*store_test_random)(void);
+int	 store_test_sync_fail;
+void	(*store_test_fsynced)(const char *);
 
 void
 store_test_free_max(size_t n)
@@ -274,8 +278,11 @@ store_test_free_max(size_t n)
 	if (store_test_step != NULL)					\
 		store_test_step(n);					\
 } while (0)
+#define RANDOM()	(store_test_random != NULL ? store_test_random() : \
+			    arc4random())
 #else
 #define STEP(n)	do { } while (0)
+#define RANDOM()	arc4random()
 #endif
 
 static int	 qevp_cmp(struct qevp *, struct qevp *);
@@ -1695,14 +1702,34 @@ move_corrupt(int bfd, const char *name, const char *why)
  * name of the new message's own cost the queue as much as the commit's
  * (7 to 8 % of its time when relaying, each).  The folder's name is
  * then the id of the message it last held, which the transaction
- * remembers (struct txn); nothing else reads it, and it is unique:
- * every id is.
+ * remembers (struct txn); nothing else reads it.  A new id is one the
+ * store does not know (id_in_use()): no two messages, removed or not,
+ * share one, so no two folders share a name.
  */
+/* An id the store knows: indexed, being received, or committed and
+ * waiting for its sync. */
+static int
+id_in_use(uint64_t id)
+{
+	struct pending	*p;
+
+	if (store_msg_find(id) != NULL || txn_find(id) != NULL)
+		return 1;
+	TAILQ_FOREACH(p, &prepared, entry)
+		if (p->qm->msgid == id)
+			return 1;
+	TAILQ_FOREACH(p, &inflight, entry)
+		if (p->qm->msgid == id)
+			return 1;
+	return 0;
+}
+
 int
 store_create(uint64_t *msgidp, int *fdp)
 {
 	char		 path[PATH_LEN];
 	struct txn	*t;
+	struct freeent	 e;
 	struct stat	 st;
 	uint64_t	 id, fid;
 	int		 tries, fd, saved, reused;
@@ -1710,11 +1737,12 @@ store_create(uint64_t *msgidp, int *fdp)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
 	for (tries = 0; tries < 100; tries++) {
-		id = ((uint64_t)(uint32_t)time(NULL) << 32) | arc4random();
-		if (store_msg_find(id) != NULL || txn_find(id) != NULL)
+		id = ((uint64_t)(uint32_t)time(NULL) << 32) | RANDOM();
+		if (id_in_use(id))
 			continue;
 		if ((reused = nfree > 0)) {
-			fid = freeq[0].id;
+			e = freeq[0];
+			fid = e.id;
 			free_pop();
 		} else {
 			fid = id;
@@ -1738,13 +1766,23 @@ store_create(uint64_t *msgidp, int *fdp)
 			if (fd != -1)
 				(void)close(fd);
 			path_free(path, fid, NULL);
-			(void)rm_msgdir(path);
+			if (reused && (saved == ENOENT || saved == ENOTDIR ||
+			    saved == ELOOP)) {
+				/* Not the folder the pool had: gone, or
+				 * not ours.  The next one. */
+				errno = saved;
+				log_warn("spool: %s", path);
+				(void)rm_msgdir(path);
+				continue;
+			}
+			/* No descriptor, no room: the pool keeps its
+			 * folder for a later try. */
+			if (reused)
+				free_push(e.id, e.ino);
+			else
+				(void)rm_msgdir(path);
 			errno = saved;
-			if (!reused)
-				goto fail;
-			/* Not the folder the pool had: gone, or not ours. */
-			log_warn("spool: %s", path);
-			continue;
+			goto fail;
 		}
 		if (reused)
 			stats.recycled++;
@@ -2108,6 +2146,11 @@ static int
 sync_batch(struct pendingq *batch, int step)
 {
 #ifdef PORTCULLIS_REGRESS
+	if (store_test_sync_fail > 0) {
+		store_test_sync_fail--;
+		errno = EIO;
+		return -1;
+	}
 	if (store_test_per_file_sync)
 		return sync_files(batch, step);
 #endif
@@ -2123,22 +2166,29 @@ sync_batch(struct pendingq *batch, int step)
 	return sync_files(batch, step);
 }
 
-/* fsync() a file or folder; a missing one is not an error (a message
- * removed since its update was queued). */
+/* fsync() a file or folder (FSYNC_DIR); with FSYNC_GONE_OK a missing
+ * one is not an error (a message removed since its update was
+ * queued). */
+#define FSYNC_DIR	0x01
+#define FSYNC_GONE_OK	0x02
 static int
-fsync_path(const char *path, int dir)
+fsync_path(const char *path, int flags)
 {
 	int	 fd, saved;
 
-	if ((fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) |
-	    O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;
+	if ((fd = open(path, (flags & FSYNC_DIR ? O_RDONLY | O_DIRECTORY :
+	    O_RDONLY) | O_CLOEXEC)) == -1)
+		return errno == ENOENT && (flags & FSYNC_GONE_OK) ? 0 : -1;
 	if (fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
 		return -1;
 	}
+#ifdef PORTCULLIS_REGRESS
+	if (store_test_fsynced != NULL)
+		store_test_fsynced(path);
+#endif
 	return close(fd);
 }
 
@@ -2164,17 +2214,19 @@ sync_files(struct pendingq *batch, int step)
 			path_queue(path, p->qm->msgid, NULL);
 			path[sizeof(DIR_QUEUE "/hh") - 1] = '\0';
 		}
-		if (fsync_path(path, 1) == -1)
+		if (fsync_path(path, FSYNC_DIR) == -1)
 			return -1;
 	}
 	for (i = 0; i < nupdates; i++) {
 		if ((qm = store_msg_find(updates[i])) == NULL)
 			continue;
 		path_queue(path, qm->msgid, step == 2 ? F_NEW : NULL);
-		if (fsync_path(path, step != 2) == -1)
+		if (fsync_path(path, FSYNC_GONE_OK |
+		    (step == 2 ? 0 : FSYNC_DIR)) == -1)
 			return -1;
 	}
-	if (step == 4 && fsync_path(DIR_FREE, 1) == -1)
+	/* free/: where the batch's folders were renamed from */
+	if (step == 4 && fsync_path(DIR_FREE, FSYNC_DIR) == -1)
 		return -1;
 	return 0;
 }

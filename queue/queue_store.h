@@ -258,6 +258,12 @@ extern int	 store_test_per_file_sync;
 void		 store_test_free_max(size_t);
 /* Test builds: note at most this many as trash (else delete at once). */
 extern size_t	 store_test_trash_max;
+/* Test builds: the random half of the next ids, when set. */
+extern uint32_t	(*store_test_random)(void);
+/* Test builds: fail the next n syncs of a batch with EIO. */
+extern int	 store_test_sync_fail;
+/* Test builds: each path the per-file sync path fsync()ed. */
+extern void	(*store_test_fsynced)(const char *);
 /* Test builds: the folder (free/<f>) a message is being received in,
  * from store_create() until its commit renames it; else NULL. */
 const char	*store_test_folder(uint64_t);

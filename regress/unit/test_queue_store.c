@@ -6,6 +6,7 @@
  * the parent recovers and finds each message whole or absent.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -185,6 +186,16 @@ count_entries(const char *dir)
 }
 
 static int	 file_cleared(const char *);
+
+/* fmt (one %016llx) with id, in a buffer of its own. */
+static const char *
+path_of(const char *fmt, uint64_t id)
+{
+	static char	 path[128];
+
+	(void)snprintf(path, sizeof(path), fmt, (unsigned long long)id);
+	return path;
+}
 
 /*
  * The folders in free/ that are neither in the pool nor trash: those of
@@ -472,6 +483,181 @@ test_per_file_sync(void)
 	    store_domain_hash("example.com"), "the index's domain hash");
 }
 
+/* The per-file sync path names what a batch received in a folder of
+ * the pool touched: its files and folder, then the bucket it was
+ * renamed into and free/, which it was renamed out of. */
+static char	 synced[64][64];
+static int	 nsynced;
+
+static void
+note_synced(const char *path)
+{
+	if (nsynced < 64)
+		(void)strlcpy(synced[nsynced++], path, sizeof(synced[0]));
+}
+
+static int
+was_synced(const char *path)
+{
+	int	 i;
+
+	for (i = 0; i < nsynced; i++)
+		if (strcmp(synced[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+test_per_file_sync_names(void)
+{
+	char		 folder[64], want[80];
+	uint64_t	 a, b;
+
+	fresh_spool();
+	a = make_message(1, 1700000000);
+	CHECK(a != 0 && store_sync(done, NULL) == 1 && store_remove(a) == 0,
+	    "a message removed into the pool");
+	store_test_per_file_sync = 1;
+	store_test_fsynced = note_synced;
+	nsynced = 0;
+	b = make_message(1, 1700000000);
+	CHECK(b != 0 && store_test_folder(b) != NULL, "received");
+	(void)strlcpy(folder, store_test_folder(b) ? store_test_folder(b) :
+	    "", sizeof(folder));
+	CHECK(strcmp(folder, path_of("free/%016llx", a)) == 0,
+	    "received in %s", folder);
+	CHECK(store_sync(done, NULL) == 1 && message_whole(b, 1), "commit");
+	store_test_fsynced = NULL;
+	store_test_per_file_sync = 0;
+	(void)snprintf(want, sizeof(want), "%s/message", folder);
+	CHECK(was_synced(want), "%s not synced", want);
+	(void)snprintf(want, sizeof(want), "%s/envelopes", folder);
+	CHECK(was_synced(want), "%s not synced", want);
+	CHECK(was_synced(folder), "%s not synced", folder);
+	(void)snprintf(want, sizeof(want), "queue/%02x",
+	    (unsigned)(b & 0xff));
+	CHECK(was_synced(want), "%s not synced", want);
+	CHECK(was_synced("free"), "free/ not synced");
+}
+
+/*
+ * A new id is none the store knows, a message committed and waiting
+ * for its sync included: the pool's folders are taken without looking
+ * at the name on disk, so only the store can tell.
+ */
+static uint32_t	 rnd_seq[4];
+static int	 rnd_next;
+
+static uint32_t
+fixed_random(void)
+{
+	return rnd_seq[rnd_next < 3 ? rnd_next++ : 3];
+}
+
+static void
+test_ids_unique_while_syncing(void)
+{
+	uint64_t	 a, b, c, d;
+	int		 i;
+
+	fresh_spool();
+	/* a warm pool, so that no mkdir would notice a clash */
+	for (i = 0; i < 3; i++)
+		CHECK((a = make_message(1, 2)) != 0 &&
+		    store_sync(done, NULL) == 1 && store_remove(a) == 0,
+		    "pool %d", i);
+	store_test_random = fixed_random;
+	rnd_seq[0] = rnd_seq[1] = 0x5eed;
+	rnd_seq[2] = 0x5eee;
+	rnd_seq[3] = 0x5eef;
+	rnd_next = 0;
+	a = make_message(1, 2);			/* prepared, not synced */
+	b = make_message(1, 2);
+	CHECK(a != 0 && b != 0 && a != b, "prepared: %016llx twice",
+	    (unsigned long long)a);
+	/* and while the batch's sync is under way */
+	ndone = nfailed = 0;
+	CHECK(store_sync_begin(done, NULL) == 1, "begin");
+	rnd_next = 0;
+	c = make_message(1, 2);
+	CHECK(c != 0 && c != a && c != b, "in flight: %016llx again",
+	    (unsigned long long)c);
+	CHECK(store_sync_end(0, done, NULL) == 2 && ndone == 2, "end");
+	store_test_random = NULL;
+	d = make_message(1, 2);
+	CHECK(store_sync(done, NULL) == 2 && message_whole(a, 1) &&
+	    message_whole(b, 1) && message_whole(c, 1) &&
+	    message_whole(d, 1), "all four whole");
+}
+
+/* The first of two syncs fails: the batch is answered as failed, and
+ * each folder it was received in (here the pool's) goes. */
+static void
+test_first_sync_fails(void)
+{
+	uint64_t	 a, b;
+
+	fresh_spool();
+	a = make_message(1, 2);
+	CHECK(a != 0 && store_sync(done, NULL) == 1 && store_remove(a) == 0,
+	    "a message removed into the pool");
+	b = make_message(1, 2);
+	CHECK(b != 0 && store_test_folder(b) != NULL &&
+	    strcmp(store_test_folder(b), path_of("free/%016llx", a)) == 0,
+	    "not received in the pool's folder");
+	store_test_per_file_sync = 1;	/* two syncs */
+	store_test_sync_fail = 1;
+	ndone = nfailed = 0;
+	CHECK(store_sync(done, NULL) == 0 && nfailed == 1 && ndone == 0,
+	    "done %d failed %d", ndone, nfailed);
+	store_test_per_file_sync = 0;
+	store_test_sync_fail = 0;
+	CHECK(store_msg_find(b) == NULL && open_folders() == 0 &&
+	    count_entries("free") == 0, "%d folders left open, %d in free/",
+	    open_folders(), count_entries("free"));
+	/* the store goes on */
+	b = make_message(1, 2);
+	CHECK(b != 0 && store_sync(done, NULL) == 1 && message_whole(b, 1),
+	    "after the failure");
+}
+
+/* No descriptor left: store_create() fails, and the pool keeps the
+ * folder it would have used for the next try. */
+static void
+test_create_fails_keeps_pool(void)
+{
+	struct rlimit	 rl, low;
+	uint64_t	 a, id;
+	size_t		 pooled;
+	int		 fd, top, ret, saved;
+
+	fresh_spool();
+	a = make_message(1, 2);
+	CHECK(a != 0 && store_sync(done, NULL) == 1 && store_remove(a) == 0,
+	    "a message removed into the pool");
+	pooled = store_free_count();
+	CHECK(pooled == 1, "pool %zu", pooled);
+	/* the lowest free descriptor is the last one allowed */
+	CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    (top = open("/dev/null", O_RDONLY)) != -1, "rlimit");
+	close(top);
+	low = rl;
+	low.rlim_cur = top;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+	ret = store_create(&id, &fd);
+	saved = errno;
+	CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit back");
+	CHECK(ret == -1 && saved == EMFILE, "create: %d, %s", ret,
+	    strerror(saved));
+	CHECK(store_free_count() == pooled && open_folders() == 0,
+	    "pool %zu, %d open", store_free_count(), open_folders());
+	CHECK(store_create(&id, &fd) == 0 && store_test_folder(id) != NULL &&
+	    strcmp(store_test_folder(id), path_of("free/%016llx", a)) == 0,
+	    "the next create took another folder");
+	close(fd);
+	store_rollback(id);
+}
+
 static void
 test_remove(void)
 {
@@ -505,16 +691,6 @@ inode_of(const char *fmt, uint64_t id)
 	(void)snprintf(path, sizeof(path), fmt, (unsigned)(id & 0xff),
 	    (unsigned long long)id);
 	return stat(path, &st) == -1 ? 0 : st.st_ino;
-}
-
-/* fmt (one %016llx) with id, in a buffer of its own. */
-static const char *
-path_of(const char *fmt, uint64_t id)
-{
-	static char	 path[128];
-
-	(void)snprintf(path, sizeof(path), fmt, (unsigned long long)id);
-	return path;
 }
 
 /*
@@ -1988,6 +2164,10 @@ main(void)
 	RUN(test_rollback_and_checks);
 	RUN(test_group_commit);
 	RUN(test_per_file_sync);
+	RUN(test_per_file_sync_names);
+	RUN(test_ids_unique_while_syncing);
+	RUN(test_first_sync_fails);
+	RUN(test_create_fails_keeps_pool);
 	RUN(test_remove);
 	RUN(test_recycle);
 	RUN(test_pool_order);
