@@ -381,17 +381,20 @@ queue_dispatch(enum proc_id from, struct ipc_msg *m)
 	    proc_name(from));
 }
 
+/*
+ * The open transaction msgid of the sender's session; NULL when there is
+ * none.  That is no error of the front end's: a session that was in the
+ * middle of its data when this process restarted goes on with the id
+ * the process before gave it, and finds out at its commit.
+ */
 static struct qtx *
 tx_find(struct ipc_msg *m, uint64_t msgid)
 {
 	struct qtx	 key, *tx;
 
 	key.msgid = msgid;
-	tx = RB_FIND(qtx_tree, &txs, &key);
-	if (tx == NULL)
-		fatalx("%s from %s: unknown message %016llx",
-		    ipc_type_name(m->hdr.type), m->peer,
-		    (unsigned long long)msgid);
+	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL)
+		return NULL;
 	if (tx->peerid != m->hdr.peerid)
 		fatalx("%s from %s: message %016llx is not session %08x's",
 		    ipc_type_name(m->hdr.type), m->peer,
@@ -499,7 +502,8 @@ queue_envelope(struct ipc_msg *m)
 	msgid = ipc_get_u64(m);
 	envelope_get(m, &evp);
 	ipc_end(m);
-	tx = tx_find(m, msgid);
+	if ((tx = tx_find(m, msgid)) == NULL)
+		return;		/* its commit is answered */
 	if (tx->state != TX_OPEN)
 		fatalx("%s from %s: message %016llx is being committed",
 		    ipc_type_name(m->hdr.type), m->peer,
@@ -551,7 +555,14 @@ queue_commit(struct ipc_msg *m)
 	msgid = ipc_get_u64(m);
 	size = ipc_get_u64(m);
 	ipc_end(m);
-	tx = tx_find(m, msgid);
+	if ((tx = tx_find(m, msgid)) == NULL) {
+		log_warnx("%016llx queue event=commit-fail session=%08x "
+		    "reason=\"unknown message\"", (unsigned long long)msgid,
+		    m->hdr.peerid);
+		reply_fail(IMSG_QUEUE_COMMIT_FAIL, m->hdr.peerid, msgid, 1,
+		    "cannot commit: unknown message (the queue restarted)");
+		return;
+	}
 	if (tx->state != TX_OPEN)
 		fatalx("%s from %s: message %016llx committed twice",
 		    ipc_type_name(m->hdr.type), m->peer,

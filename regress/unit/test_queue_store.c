@@ -1824,6 +1824,18 @@ test_queue_process(void)
 	    r.peerid == 202 && strstr(r.reason, "too many") != NULL,
 	    "many: %s", r.reason);
 	CHECK(!next_reply(&r), "rollback answered");
+	/* A session that began its message with the queue before a
+	 * restart: its envelopes are dropped and its commit fails, and
+	 * the queue goes on. */
+	send_envelope(204, 0x1234567800000001ULL, 0);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 204, 0x1234567800000001ULL, 1,
+	    sizeof(body) - 1);
+	pump(0);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_FAIL &&
+	    r.peerid == 204 && r.msgid == 0x1234567800000001ULL &&
+	    strstr(r.reason, "unknown message") != NULL,
+	    "unknown: %s", r.reason);
+	CHECK(!next_reply(&r), "more answers");
 	CHECK(open_folders() == 0, "%d folders open", open_folders());
 
 	/* The front end's channel closes: its transactions go; one
