@@ -256,4 +256,17 @@ size_t	 mta_pool_count(void);
 size_t	 mta_running(void);
 size_t	 mta_sessions(void);
 
+/*
+ * The body's conversion for the wire, as above: n bytes of the message
+ * from in, at most 3n bytes to out; the number written.  *st carries
+ * where a line stands from one piece to the next: MTA_BODY_BOL at the
+ * start of a line (as the body starts), MTA_BODY_CR after a CR whose LF
+ * is not yet sent.  Other bits of *st are left alone.  What ends the
+ * data is the caller's.
+ */
+#define MTA_BODY_BOL	0x20
+#define MTA_BODY_CR	0x40
+size_t	 mta_body_stuff(const unsigned char *in, size_t n, unsigned char *out,
+	    int *st);
+
 #endif

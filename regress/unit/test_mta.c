@@ -402,6 +402,76 @@ test_body(void)
 	sink_stop(&k);
 }
 
+/*
+ * The body's conversion against the plain rule, a byte at a time: the
+ * same bytes out and the same state after, for random bodies made of
+ * the bytes that matter, cut into random pieces.
+ */
+static size_t
+stuff_by_byte(const unsigned char *in, size_t n, unsigned char *out,
+    int *st)
+{
+	size_t	 i, o = 0;
+	int	 f = *st;
+
+	for (i = 0; i < n; i++) {
+		if (f & MTA_BODY_CR) {
+			f &= ~MTA_BODY_CR;
+			out[o++] = '\n';
+			f |= MTA_BODY_BOL;
+			if (in[i] == '\n')
+				continue;
+		}
+		if (in[i] == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			f |= MTA_BODY_BOL;
+			continue;
+		}
+		if ((f & MTA_BODY_BOL) && in[i] == '.')
+			out[o++] = '.';
+		f &= ~MTA_BODY_BOL;
+		out[o++] = in[i];
+		if (in[i] == '\r')
+			f |= MTA_BODY_CR;
+	}
+	*st = f;
+	return o;
+}
+
+static void
+test_body_stuff(void)
+{
+	static const unsigned char alphabet[] = "ab.\r\n\0";
+	unsigned char	 in[600], want[1800], got[1800];
+	size_t		 n, i, off, piece, wn, gn;
+	int		 round, wst, gst, bad = 0;
+
+	for (round = 0; round < 20000 && bad < 5; round++) {
+		n = arc4random_uniform(sizeof(in) + 1);
+		for (i = 0; i < n; i++)
+			in[i] = round % 3 == 0 ?
+			    alphabet[arc4random_uniform(sizeof(alphabet))] :
+			    /* mostly text: long runs between line ends */
+			    arc4random_uniform(8) == 0 ?
+			    alphabet[arc4random_uniform(sizeof(alphabet))] :
+			    'x';
+		wst = gst = MTA_BODY_BOL | 0x1000;	/* other bits stay */
+		wn = stuff_by_byte(in, n, want, &wst);
+		gn = 0;
+		for (off = 0; off < n; off += piece) {
+			piece = 1 + arc4random_uniform(n - off);
+			gn += mta_body_stuff(in + off, piece, got + gn, &gst);
+			CHECK(gn <= 3 * (off + piece), "more than 3n out");
+		}
+		if (gn != wn || memcmp(got, want, wn) != 0 || gst != wst) {
+			bad++;
+			CHECK(0, "round %d: %zu bytes in, %zu out want %zu, "
+			    "state %x want %x", round, n, gn, wn, gst, wst);
+		}
+	}
+}
+
 /* A large message: the body is pumped in chunks, never all at once. */
 static void
 test_big(void)
@@ -1423,6 +1493,7 @@ main(void)
 
 	RUN(test_invalid);
 	RUN(test_body);
+	RUN(test_body_stuff);
 	RUN(test_big);
 	RUN(test_pipelining);
 	RUN(test_all_refused);
