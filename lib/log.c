@@ -32,8 +32,10 @@ static int	 logfd = STDERR_FILENO;
  * foreground every worker writes straight to the parent's stderr), so
  * a write ends at a line's end and is at most PIPE_BUF octets where
  * the lines allow: a pipe then takes each whole, and no process's line
- * is cut by another's.  Only a single line longer than PIPE_BUF (none
- * of ours: a worker cuts its lines to 1 KiB) goes in one larger write.
+ * is cut by another's.  A single line longer than PIPE_BUF goes in one
+ * larger write, which a pipe may interleave with another's: on Linux
+ * (PIPE_BUF 4096) none of ours is that long (a worker cuts its lines
+ * to 1 KiB, the parent to 2 KiB), on OpenBSD (512) a long one may be.
  */
 #define LOG_HOLD_MAX	16384
 static char	 holdbuf[LOG_HOLD_MAX];

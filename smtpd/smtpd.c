@@ -149,13 +149,17 @@ descriptors_std(void)
 {
 	int	 fd;
 
-	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1 &&
-	    fd <= STDERR_FILENO)
-		if (fcntl(fd, F_SETFD, 0) == -1)
+	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* the lowest free number: fd itself */
+		if (open("/dev/null", O_RDWR) != fd) {
+			if (fcntl(STDERR_FILENO, F_GETFD) != -1)
+				dprintf(STDERR_FILENO, "smtpd: /dev/null: %s\n",
+				    strerror(errno));
 			_exit(1);
-	if (fd == -1)
-		_exit(1);
-	(void)close(fd);
+		}
+	}
 }
 
 int

@@ -1,6 +1,7 @@
 """The process model: workers, titles, supervision, signals, reload."""
 
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -71,6 +72,34 @@ def test_worker_lines_do_not_wait_for_the_parent(daemon):
     lines = [ln for ln in daemon.log().splitlines()
              if "smtp event=" in ln]
     assert lines and all(ln.startswith("smtp: ") for ln in lines), lines
+
+
+def test_lines_relayed_through_the_parent(make_daemon, monkeypatch):
+    """Without -d every worker's lines go through the parent, which
+    hands them to syslog.  Test builds can route them so in the
+    foreground too: they arrive as the worker wrote them, under its
+    name, without the priority that travels with them, and only once
+    the parent has read them."""
+    monkeypatch.setenv("PORTCULLIS_TEST_LOG_RELAY", "1")
+    d = make_daemon()
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as c:
+        c.sendmail("a@example.org", ["b@example.org"],
+                   b"Subject: t\r\n\r\nbody\r\n")
+    assert d.wait_log(r"queue: \w+ queue event=commit"), d.log()
+    assert d.wait_log(r"smtp: \w+ smtp event=disconnect"), d.log()
+    lines = d.log().splitlines()
+    assert not [ln for ln in lines if re.match(r"<\d+>", ln)], lines
+    # through the parent indeed: stopped, it holds them back
+    os.kill(d.pid, signal.SIGSTOP)
+    try:
+        before = d.log().count("smtp event=disconnect")
+        assert greeting(d.port).startswith(b"220 ")
+        time.sleep(1)
+        assert d.log().count("smtp event=disconnect") == before
+    finally:
+        os.kill(d.pid, signal.SIGCONT)
+    assert wait_for(lambda: d.log().count("smtp event=disconnect") >
+                    before, 10), d.log()
 
 
 def test_started_with_stderr_closed_no_file_takes_its_place(make_daemon):
