@@ -385,7 +385,9 @@ queue_dispatch(enum proc_id from, struct ipc_msg *m)
  * The open transaction msgid of the sender's session; NULL when there is
  * none.  That is no error of the front end's: a session that was in the
  * middle of its data when this process restarted goes on with the id
- * the process before gave it, and finds out at its commit.
+ * the process before gave it, and finds out at its commit.  Rarely that
+ * old id is one this process has given another session since: the
+ * other session's transaction is left alone.
  */
 static struct qtx *
 tx_find(struct ipc_msg *m, uint64_t msgid)
@@ -395,10 +397,12 @@ tx_find(struct ipc_msg *m, uint64_t msgid)
 	key.msgid = msgid;
 	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL)
 		return NULL;
-	if (tx->peerid != m->hdr.peerid)
-		fatalx("%s from %s: message %016llx is not session %08x's",
+	if (tx->peerid != m->hdr.peerid) {
+		log_warnx("%s from %s: message %016llx is not session %08x's",
 		    ipc_type_name(m->hdr.type), m->peer,
 		    (unsigned long long)msgid, m->hdr.peerid);
+		return NULL;
+	}
 	return tx;
 }
 
@@ -625,10 +629,13 @@ queue_rollback(struct ipc_msg *m)
 		    (unsigned long long)key.msgid);
 		return;
 	}
-	if (tx->peerid != m->hdr.peerid)
-		fatalx("%s from %s: message %016llx is not session %08x's",
+	if (tx->peerid != m->hdr.peerid) {
+		/* An old id, as in tx_find(): not this session's to drop. */
+		log_warnx("%s from %s: message %016llx is not session %08x's",
 		    ipc_type_name(m->hdr.type), m->peer,
 		    (unsigned long long)key.msgid, m->hdr.peerid);
+		return;
+	}
 	if (tx->state != TX_OPEN) {
 		/* Too late: it is in a batch and will be delivered. */
 		log_debug("%016llx queue: rollback during commit",

@@ -1836,6 +1836,25 @@ test_queue_process(void)
 	    strstr(r.reason, "unknown message") != NULL,
 	    "unknown: %s", r.reason);
 	CHECK(!next_reply(&r), "more answers");
+	/* An old id that is now another session's: that transaction is
+	 * left alone, the stale session's commit fails. */
+	CHECK(open_sessions(205, 1, ids, 0) == 1, "create for 205");
+	send_envelope(206, ids[0], 0);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 206, ids[0], 1, sizeof(body) - 1);
+	send_simple(IMSG_QUEUE_ROLLBACK, 206, ids[0], 0, 0);
+	pump(0);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_FAIL &&
+	    r.peerid == 206 && r.msgid == ids[0], "stale session: %s",
+	    r.reason);
+	send_envelope(205, ids[0], 0);
+	send_simple(IMSG_QUEUE_COMMIT_REQ, 205, ids[0], 1, sizeof(body) - 1);
+	pump(0);
+	(void)event_loop(EVLOOP_NONBLOCK);
+	(void)ipc_flush(&qside);
+	CHECK(next_reply(&r) && r.type == IMSG_QUEUE_COMMIT_OK &&
+	    r.peerid == 205 && r.msgid == ids[0], "owner: type %x %s",
+	    r.type, r.reason);
+	CHECK(message_whole(ids[0], 1), "the owner's message is not whole");
 	CHECK(open_folders() == 0, "%d folders open", open_folders());
 
 	/* The front end's channel closes: its transactions go; one
