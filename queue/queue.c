@@ -619,27 +619,21 @@ queue_commit(struct ipc_msg *m)
 static void
 queue_rollback(struct ipc_msg *m)
 {
-	struct qtx	 key, *tx;
+	struct qtx	*tx;
+	uint64_t	 msgid;
 
-	key.msgid = ipc_get_u64(m);
+	msgid = ipc_get_u64(m);
 	ipc_end(m);
 	/* The front end may abandon what we already failed or dropped. */
-	if ((tx = RB_FIND(qtx_tree, &txs, &key)) == NULL) {
+	if ((tx = tx_find(m, msgid)) == NULL) {
 		log_debug("%016llx queue: rollback of an unknown message",
-		    (unsigned long long)key.msgid);
-		return;
-	}
-	if (tx->peerid != m->hdr.peerid) {
-		/* An old id, as in tx_find(): not this session's to drop. */
-		log_warnx("%s from %s: message %016llx is not session %08x's",
-		    ipc_type_name(m->hdr.type), m->peer,
-		    (unsigned long long)key.msgid, m->hdr.peerid);
+		    (unsigned long long)msgid);
 		return;
 	}
 	if (tx->state != TX_OPEN) {
 		/* Too late: it is in a batch and will be delivered. */
 		log_debug("%016llx queue: rollback during commit",
-		    (unsigned long long)key.msgid);
+		    (unsigned long long)msgid);
 		return;
 	}
 	log_debug("%016llx queue event=rollback session=%08x",
