@@ -316,6 +316,7 @@ static int	 txn_cmp(struct txn *, struct txn *);
 static int	 parkq_cmp(struct parkq *, struct parkq *);
 static void	 sched_remove(struct qevp *);
 static struct txn *txn_find(uint64_t);
+static struct pending *pending_find(struct pendingq *, uint64_t);
 static int	 file_clear(int, uint64_t *);
 static int	 free_put(uint64_t);
 static void	 free_push(uint64_t, uint64_t);
@@ -353,6 +354,18 @@ txn_cmp(struct txn *a, struct txn *b)
 	if (a->msgid != b->msgid)
 		return a->msgid < b->msgid ? -1 : 1;
 	return 0;
+}
+
+/* The commit of msgid waiting in q (prepared, inflight), or NULL. */
+static struct pending *
+pending_find(struct pendingq *q, uint64_t msgid)
+{
+	struct pending	*p;
+
+	TAILQ_FOREACH(p, q, entry)
+		if (p->qm->msgid == msgid)
+			return p;
+	return NULL;
 }
 
 static struct txn *
@@ -1711,17 +1724,9 @@ move_corrupt(int bfd, const char *name, const char *why)
 static int
 id_in_use(uint64_t id)
 {
-	struct pending	*p;
-
-	if (store_msg_find(id) != NULL || txn_find(id) != NULL)
-		return 1;
-	TAILQ_FOREACH(p, &prepared, entry)
-		if (p->qm->msgid == id)
-			return 1;
-	TAILQ_FOREACH(p, &inflight, entry)
-		if (p->qm->msgid == id)
-			return 1;
-	return 0;
+	return store_msg_find(id) != NULL || txn_find(id) != NULL ||
+	    pending_find(&prepared, id) != NULL ||
+	    pending_find(&inflight, id) != NULL;
 }
 
 int
@@ -1809,10 +1814,7 @@ store_rollback(uint64_t id)
 	struct txn	*t;
 	uint64_t	 fid;
 
-	TAILQ_FOREACH(p, &prepared, entry)
-		if (p->qm->msgid == id)
-			break;
-	if (p != NULL) {
+	if ((p = pending_find(&prepared, id)) != NULL) {
 		TAILQ_REMOVE(&prepared, p, entry);
 		fid = p->fid;
 		free(p->qm);
@@ -2545,11 +2547,10 @@ store_test_folder(uint64_t id)
 		path_free(path, t->fid, NULL);
 		return path;
 	}
-	TAILQ_FOREACH(p, &prepared, entry)
-		if (p->qm->msgid == id && !p->renamed) {
-			path_free(path, p->fid, NULL);
-			return path;
-		}
+	if ((p = pending_find(&prepared, id)) != NULL && !p->renamed) {
+		path_free(path, p->fid, NULL);
+		return path;
+	}
 	return NULL;
 }
 #endif
