@@ -127,9 +127,13 @@ class Tools:
             else:
                 self.gen_note += f"; smtp-source unusable: {why}"
 
-    def send(self, port, sessions, messages, length, keep, timeout):
-        """One load run; {"ok", "elapsed", "capped", "error"}."""
-        if self.gen == "postfix":
+    def send(self, port, sessions, messages, length, keep, timeout,
+             gen=None):
+        """One load run, by smtp-source or bench/loadgen (gen "postfix"
+        or "own"; by default the table's); {"ok", "elapsed", "capped",
+        "error"}."""
+        gen = gen or self.gen
+        if gen == "postfix":
             pf = self.postfix
             cmd = [pf.path("usr/sbin/smtp-source"), "-c", "-s",
                    str(sessions), "-m", str(messages), "-l", str(length),
@@ -168,7 +172,7 @@ class Tools:
             outf.seek(0)
             out = outf.read()
         error = None
-        if self.gen == "postfix":
+        if gen == "postfix":
             counts = re.findall(rb"(\d+)", out)
             ok = int(counts[-1]) if counts else 0
             if p.returncode not in (0, None) and not capped:
