@@ -159,9 +159,10 @@ def memory_kib(root):
     return rss, pss, private
 
 
-def fs_type(path):
-    """The file system type of path, from /proc/mounts."""
-    best, kind = "", "?"
+def mount_of(path):
+    """(device, type) of the mount that holds path, from /proc/mounts;
+    (None, None) when unknown."""
+    best, found = "", (None, None)
     try:
         with open("/proc/mounts") as f:
             for line in f:
@@ -169,10 +170,16 @@ def fs_type(path):
                 mnt = fields[1]
                 if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
                         and len(mnt) >= len(best):
-                    best, kind = mnt, f"{fields[2]} on {fields[0]}"
+                    best, found = mnt, (fields[0], fields[2])
     except OSError:
         pass
-    return kind
+    return found
+
+
+def fs_type(path):
+    """The file system type of path and its device, for the table."""
+    dev, kind = mount_of(path)
+    return f"{kind} on {dev}" if kind else "?"
 
 
 def ext4_without_journal(path):
@@ -180,18 +187,8 @@ def ext4_without_journal(path):
     /sys/fs/ext4/DEV/journal_task says "<none>"): there a new inode
     skips every one freed in the last 60 s, 6 min while its inode
     table block is dirty (recently_deleted() in fs/ext4/ialloc.c)."""
-    best, dev, kind = "", None, None
-    try:
-        with open("/proc/mounts") as f:
-            for line in f:
-                fields = line.split()
-                mnt = fields[1]
-                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
-                        and len(mnt) >= len(best):
-                    best, dev, kind = mnt, fields[0], fields[2]
-    except OSError:
-        return False
-    if kind != "ext4" or dev is None:
+    dev, kind = mount_of(path)
+    if kind != "ext4":
         return False
     name = os.path.basename(os.path.realpath(dev))
     try:
