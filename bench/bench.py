@@ -204,8 +204,9 @@ class Bench:
         todo = [c + (None,) for c in cells(self.quick)]
         if self.tools.gen == "postfix" and not self.args.no_loadgen_row:
             # The reference cell once more, loaded by bench/loadgen: on
-            # two cores smtp-source takes so much of the CPU that it
-            # caps every daemon (bench/README, "Reading the figures").
+            # two cores smtp-source's CPU comes out of the daemon's
+            # share, the more so the faster the daemon (bench/README,
+            # "Reading the figures").
             todo += [c + ("own",) for c in cells(self.quick)
                      if c[:3] == ("1k", 50, False)]
         for size, sessions, keep, n, gen in todo:
