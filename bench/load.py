@@ -18,7 +18,27 @@ FROM = "bench@portcullis.test"
 TO = "sink@sink.test"
 HELO = "loadgen.portcullis.test"
 
+# a sink's count lines: smtp-sink -c, bench/sink
+SMTP_SINK_COUNT = re.compile(rb"mesg=(\d+)$")
+OWN_SINK_COUNT = re.compile(rb"^(\d+)$")
+
 # ---- load: generators and sinks -------------------------------------------
+
+def last_count(tail, rx, cut):
+    """The count on the last whole line of `tail' (bytes from the end of
+    a sink's output; lines end in CR or LF) that rx matches, or None.
+    A line not yet ended is not whole; with cut, neither is the first
+    (tail starts somewhere in the middle of the output)."""
+    parts = re.split(rb"[\r\n]", tail)
+    parts.pop()             # not ended yet, or empty
+    if cut and parts:
+        parts.pop(0)
+    for part in reversed(parts):
+        m = rx.search(part)
+        if m:
+            return int(m.group(1))
+    return None
+
 
 class Sink:
     """A sink on a port.  It writes its message count after every
@@ -47,11 +67,11 @@ class Sink:
             cmd += [f"127.0.0.1:{port}", "1024"]
             self.proc = Procs.spawn(cmd, stdout=out, stderr=err,
                                     env=pf.env())
-            self.rx = re.compile(rb"mesg=(\d+)$")
+            self.rx = SMTP_SINK_COUNT
         else:
             cmd = [tools.sink, f"127.0.0.1:{port}"]
             self.proc = Procs.spawn(cmd, stdout=out, stderr=err)
-            self.rx = re.compile(rb"^(\d+)$")
+            self.rx = OWN_SINK_COUNT
         err.close()
         out.close()
         self.fd = os.open(self.outpath, os.O_RDONLY | os.O_CLOEXEC)
@@ -68,15 +88,9 @@ class Sink:
             tail = os.pread(self.fd, 256, off)
         except OSError:
             return self.last
-        parts = re.split(rb"[\r\n]", tail)
-        parts.pop()             # not ended yet, or empty
-        if off > 0 and parts:
-            parts.pop(0)        # may be cut at its start
-        for part in reversed(parts):
-            m = self.rx.search(part)
-            if m:
-                self.last = max(self.last, int(m.group(1)))
-                break
+        n = last_count(tail, self.rx, off > 0)
+        if n is not None and n > self.last:
+            self.last = n
         return self.last
 
     def expect(self, target):

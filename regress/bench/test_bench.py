@@ -1,0 +1,79 @@
+"""The benchmark's own machinery: `make bench' is issue 5's measure, so
+its reading of the sinks and a short run of it are tested here (no
+figure is judged: only that every message is counted and the table
+made).  Binaries from the environment, as for regress/daemon: SMTPD,
+SMTPCTL, and BENCH_OBJ (where bench/loadgen and bench/sink are)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from load import OWN_SINK_COUNT, SMTP_SINK_COUNT, last_count  # noqa: E402
+
+OBJ = os.environ.get("BENCH_OBJ", os.path.join(ROOT, "obj-test"))
+SMTPD = os.environ.get("SMTPD", os.path.join(OBJ, "smtpd"))
+SMTPCTL = os.environ.get("SMTPCTL", os.path.join(OBJ, "smtpctl"))
+
+
+def test_smtp_sink_count_is_the_last_whole_line():
+    tail = (b"sess=1 quit=0 mesg=11\rsess=0 quit=1 mesg=12\r"
+            b"sess=0 quit=1 mes")
+    assert last_count(tail, SMTP_SINK_COUNT, False) == 12
+
+
+def test_smtp_sink_count_not_yet_ended_is_not_read():
+    assert last_count(b"sess=0 quit=0 mesg=1", SMTP_SINK_COUNT,
+                      False) is None
+    assert last_count(b"", SMTP_SINK_COUNT, False) is None
+
+
+def test_own_sink_count_skips_a_line_cut_at_its_start():
+    # read from the middle of the output: "23" may be the end of "123"
+    assert last_count(b"23\n124\n12", OWN_SINK_COUNT, True) == 124
+    assert last_count(b"5\n", OWN_SINK_COUNT, True) is None
+    assert last_count(b"5\n", OWN_SINK_COUNT, False) == 5
+
+
+def test_own_sink_count_ignores_other_lines():
+    assert last_count(b"7\n8\nsink: listening\n", OWN_SINK_COUNT,
+                      False) == 8
+
+
+def test_quick_bench_counts_every_message(tmp_path):
+    """make bench QUICK=1 with the bench's own load, Portcullis alone:
+    every message of every run accepted and relayed, and the table
+    written."""
+    for p in (SMTPD, SMTPCTL, os.path.join(OBJ, "bench", "loadgen"),
+              os.path.join(OBJ, "bench", "sink")):
+        assert os.access(p, os.X_OK), f"{p} missing: make bench-tools"
+    out = tmp_path / "result.json"
+    res = subprocess.run(
+        ["/usr/bin/python3", os.path.join(ROOT, "bench", "bench.py"),
+         "--obj", OBJ, "--smtpd", SMTPD, "--smtpctl", SMTPCTL, "--quick",
+         "--gen", "own", "--mtas", "portcullis", "--phases",
+         "accept,relay", "--runs", "2", "--no-download",
+         "--cache", str(tmp_path / "cache"), "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    r = json.loads(out.read_text())
+    runs = r["runs_raw"]
+    for metric in ("accept 1k/50/one", "relay 1k/50/one"):
+        rows = runs["portcullis " + metric]
+        assert len(rows) == 2, metric
+        for row in rows:
+            assert row["ok"] == row["sent"] == 1000, (metric, row)
+            assert not row["capped"] and row["error"] is None, (metric,
+                                                                 row)
+            assert row["value"] > 0, (metric, row)
+    # smtp-source is not the load: no second run with bench/loadgen
+    assert "portcullis accept 1k/50/one/loadgen" not in runs
+    assert "Accepted msg/s" in r["table"]
+    assert "Relayed end to end msg/s" in r["table"]
+    assert (tmp_path / "result.txt").read_text() == r["table"] + "\n"
