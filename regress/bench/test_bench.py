@@ -77,3 +77,63 @@ def test_quick_bench_counts_every_message(tmp_path):
     assert "Accepted msg/s" in r["table"]
     assert "Relayed end to end msg/s" in r["table"]
     assert (tmp_path / "result.txt").read_text() == r["table"] + "\n"
+
+
+def bench_with(**results):
+    """A Bench holding the given figures ("daemon metric": value)."""
+    import argparse
+    from bench import Bench
+    b = Bench(argparse.Namespace(quick=True, runs=3, cap=0,
+                                 deferred=100000))
+    for key, value in results.items():
+        daemon, metric = key.split(" ", 1)
+        b.record(daemon, metric, value)
+    return b
+
+
+def test_targets_judge_only_the_tables_load():
+    b = bench_with(**{"portcullis accept 1k/50/one": 4000,
+                      "postfix accept 1k/50/one": 1000,
+                      "portcullis accept 1k/50/one/loadgen": 6000,
+                      "postfix accept 1k/50/one/loadgen": 1000})
+    lines = b.target_lines()
+    i = next(i for i, ln in enumerate(lines)
+             if ln.strip().startswith("accept 1 KiB x 50 sessions"))
+    assert "4.00x" in lines[i] and lines[i].endswith("NOT met")
+    # the next line: bench/loadgen's ratio, 6x, and no verdict
+    assert "bench/loadgen" in lines[i + 1] and "6.00x" in lines[i + 1]
+    assert lines[i + 1].endswith("-") and "met" not in lines[i + 1]
+
+
+def test_no_loadgen_line_without_its_runs():
+    b = bench_with(**{"portcullis relay 1k/50/one": 3000,
+                      "postfix relay 1k/50/one": 500})
+    lines = b.target_lines()
+    assert any(ln.strip().startswith("relay end to end") and
+               ln.endswith(" met") for ln in lines)
+    assert not any("bench/loadgen" in ln for ln in lines)
+
+
+def test_scale_waits_out_only_recently_freed_inodes(monkeypatch):
+    import bench
+    import time
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    monkeypatch.setattr(bench.os, "sync", lambda: None)
+    b = bench_with()
+    b.nojournal = True
+    b.quiet_inodes(time.monotonic())
+    assert len(slept) == 1 and 60 < slept[0] <= 65
+    slept.clear()
+    b.quiet_inodes(time.monotonic() - 70)      # a minute old already
+    b.quiet_inodes(None)                        # nothing removed before
+    b.nojournal = False
+    b.quiet_inodes(time.monotonic())           # a journal: no skipping
+    assert slept == []
+
+
+def test_proc_is_not_ext4():
+    from procs import ext4_without_journal, fs_type, mount_of
+    assert mount_of("/proc/self") == ("proc", "proc")
+    assert fs_type("/proc/self") == "proc on proc"
+    assert ext4_without_journal("/proc/self") is False
