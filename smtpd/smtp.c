@@ -154,8 +154,10 @@ smtp_peer_closed(enum proc_id id)
 		pop3_peer_lost(id);
 	if (id == PROC_AUTH)
 		smtp_sessions_peer_lost(WAIT_RCPT, WAIT_LOGIN);
-	else if (id == PROC_QUEUE)
+	else if (id == PROC_QUEUE) {
 		smtp_sessions_peer_lost(WAIT_CREATE, WAIT_COMMIT);
+		smtp_sessions_queue_lost();
+	}
 }
 
 static void

@@ -225,6 +225,7 @@ void	 smtp_session_commit_failed(struct smtp_session *, const char *);
 void	 smtp_session_login_result(struct smtp_session *, int);
 /* auth or queue went away: every session waiting for it gets a 451. */
 void	 smtp_sessions_peer_lost(enum smtp_wait, enum smtp_wait);
+void	 smtp_sessions_queue_lost(void);
 /* A new configuration: the hostname and limits in use. */
 const char *smtp_hostname(void);
 

@@ -997,9 +997,13 @@ smtp_message_end(struct smtp_session *s)
 		smtp_tx_free(s);
 		return;
 	}
-	if ((ch = proc_channel(PROC_QUEUE)) == NULL) {
+	if (tx->msgid == 0 || (ch = proc_channel(PROC_QUEUE)) == NULL) {
+		/* the queue that opened the message file is gone */
+		log_warnx("%08x smtp event=message address=%s result=451 "
+		    "reason=\"%s\"", s->id, s->addr, tx->msgid == 0 ?
+		    "the queue restarted during the data" : "no queue");
 		smtp_reply(s, "451 4.3.0 Temporary failure, try again later");
-		tx->msgid = 0;		/* that queue is gone */
+		tx->msgid = 0;
 		smtp_tx_free(s);
 		return;
 	}
@@ -1074,6 +1078,24 @@ smtp_session_commit_failed(struct smtp_session *s, const char *reason)
 	s->tx->msgid = 0;	/* the queue dropped it */
 	smtp_tx_free(s);
 	smtp_process(s);
+}
+
+/*
+ * The queue is gone, and the messages it had opened for sessions still
+ * receiving their data with it: the next queue empties their folders
+ * and knows nothing of their ids.  Forget the ids: no envelope, commit
+ * or rollback goes to the next queue with one, and the end of the data
+ * gets a 451 (smtp_message_end()).  Run after smtp_sessions_peer_lost(),
+ * which answers the sessions that were waiting for that queue.
+ */
+void
+smtp_sessions_queue_lost(void)
+{
+	struct smtp_session	*s;
+
+	RB_FOREACH(s, smtp_sessions, &smtp_sessions)
+		if (s->tx != NULL)
+			s->tx->msgid = 0;
 }
 
 /* auth or the queue is gone: what waited for it fails, for now. */

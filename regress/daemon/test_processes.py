@@ -170,26 +170,40 @@ def test_killed_worker_is_logged_and_restarted(daemon):
     assert greeting(daemon.port).startswith(b"220 ")
 
 
-def test_queue_restart_during_data_fails_that_message_only(daemon):
-    """A client in the middle of its data when the queue dies: the new
-    queue does not know the message, so the client gets a temporary
-    failure for it (never a 250), and the queue is not brought down a
-    second time by the session going on."""
+def _kill_queue_and_wait(daemon, before):
+    os.kill(before["queue"], signal.SIGKILL)
+    assert daemon.wait_log(r"restarting queue in 0 seconds")
+    assert wait_for(lambda: (lambda p: p["queue"] != before["queue"]
+                             and pid_alive(p["queue"]))(
+                                 pids_by_name(daemon)), 10)
+    assert wait_for(daemon.all_running, 10)
+
+
+@pytest.mark.parametrize("bdat", [False, True], ids=["data", "bdat"])
+def test_queue_restart_during_data_fails_that_message_only(daemon, bdat):
+    """A client in the middle of its data when the queue dies: the
+    message dies with that queue, so the client gets a temporary failure
+    for it (never a 250) and its next message is taken.  The front end
+    forgets the dead queue's id: the new queue never hears of it."""
     from smtpclient import Client, queued_id
     before = pids_by_name(daemon)
     with Client(daemon.port) as c:
         c.greeting()
         c.ehlo()
         c.mail()
-        c.expect(354, "DATA")
-        c.send(b"Subject: cut\r\n\r\nfirst half\r\n")
-        os.kill(before["queue"], signal.SIGKILL)
-        assert daemon.wait_log(r"restarting queue in 0 seconds")
-        assert wait_for(lambda: (lambda p: p["queue"] != before["queue"]
-                                 and pid_alive(p["queue"]))(
-                                     pids_by_name(daemon)), 10)
-        assert wait_for(daemon.all_running, 10)
-        c.send(b"second half\r\n.\r\n")
+        if bdat:
+            chunk = b"Subject: cut\r\n\r\nfirst half\r\n"
+            c.send(b"BDAT %d\r\n" % len(chunk) + chunk)
+            c.expect(250)
+        else:
+            c.expect(354, "DATA")
+            c.send(b"Subject: cut\r\n\r\nfirst half\r\n")
+        _kill_queue_and_wait(daemon, before)
+        if bdat:
+            chunk = b"second half\r\n"
+            c.send(b"BDAT %d LAST\r\n" % len(chunk) + chunk)
+        else:
+            c.send(b"second half\r\n.\r\n")
         r = c.reply()
         assert r.code == 451, r
         # the session goes on, and the next message is taken
@@ -198,7 +212,10 @@ def test_queue_restart_during_data_fails_that_message_only(daemon):
         assert mid
     st = {p["name"]: p for p in daemon.status()}
     assert int(st["queue"]["restarts"]) == 1, st["queue"]
-    assert "unknown message" in daemon.log()
+    log = daemon.log()
+    assert ('result=451 reason="the queue restarted during the data"'
+            in log)
+    assert "unknown message" not in log
 
 
 def test_restarted_worker_gets_fresh_channels(daemon):
