@@ -180,7 +180,6 @@ struct pending {
 	TAILQ_ENTRY(pending)	 entry;
 	struct qmsg		*qm;	/* not in the index yet */
 	uint64_t		 fid;	/* its folder: free/<fid> */
-	int			 renamed;
 };
 TAILQ_HEAD(pendingq, pending);
 
@@ -1707,18 +1706,6 @@ move_corrupt(int bfd, const char *name, const char *why)
 /*
  * Transactions.
  */
-/*
- * A new transaction: a folder from the pool, which a removal emptied,
- * or a new one, named by the message's id, both in free/.  Either way
- * it is received where it is and renamed only once, into queue/ at its
- * commit.  The pool's folders are handed out in place: a rename to a
- * name of the new message's own cost the queue as much as the commit's
- * (7 to 8 % of its time when relaying, each).  The folder's name is
- * then the id of the message it last held, which the transaction
- * remembers (struct txn); nothing else reads it.  A new id is one the
- * store does not know (id_in_use()): no two messages, removed or not,
- * share one, so no two folders share a name.
- */
 /* An id the store knows: indexed, being received, or committed and
  * waiting for its sync. */
 static int
@@ -1728,6 +1715,22 @@ id_in_use(uint64_t id)
 	    pending_find(&prepared, id) != NULL ||
 	    pending_find(&inflight, id) != NULL;
 }
+
+/*
+ * A new transaction: a folder from the pool, which a removal emptied,
+ * or a new one, named by the message's id, both in free/.  Either way
+ * it is received where it is and renamed only once, into queue/ at its
+ * commit.  The pool's folders are handed out in place: a rename to a
+ * name of the new message's own cost the queue as much as the commit's
+ * (7 to 8 % of its time when relaying, each).  The folder's name is
+ * then the id of the message it last held, which the transaction
+ * remembers (struct txn); nothing else reads it.  A new id is one the
+ * store does not know (id_in_use()), so no two live messages share one.
+ * It may still be the name of a folder in the pool or the trash, a
+ * removed message's id: mkdir() then fails with EEXIST and another id
+ * is drawn, and at its own removal the message finds free/<id> taken
+ * and is deleted in place (recycle(), trash()).
+ */
 
 int
 store_create(uint64_t *msgidp, int *fdp)
@@ -1947,7 +1950,6 @@ batch_rename(struct pendingq *batch, void (*done)(uint64_t, int, void *),
 			free(p);
 			continue;
 		}
-		p->renamed = 1;
 		nrenamed++;
 		STEP(STORE_STEP_RENAMED);
 	}
@@ -2547,7 +2549,7 @@ store_test_folder(uint64_t id)
 		path_free(path, t->fid, NULL);
 		return path;
 	}
-	if ((p = pending_find(&prepared, id)) != NULL && !p->renamed) {
+	if ((p = pending_find(&prepared, id)) != NULL) {
 		path_free(path, p->fid, NULL);
 		return path;
 	}
