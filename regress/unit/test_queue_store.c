@@ -621,6 +621,50 @@ test_first_sync_fails(void)
 	    "after the failure");
 }
 
+/*
+ * A pooled folder that is no longer what the pool noted (deleted by
+ * hand, or a file in its place): store_create() drops it, says so, and
+ * takes a new folder; nothing of it is left in free/.
+ */
+static void
+test_create_drops_a_vanished_pool_folder(void)
+{
+	uint64_t	 a, id;
+	int		 fd, asfile;
+	char		 path[128];
+
+	for (asfile = 0; asfile <= 1; asfile++) {
+		fresh_spool();
+		a = make_message(1, 2);
+		CHECK(a != 0 && store_sync(done, NULL) == 1 &&
+		    store_remove(a) == 0 && store_free_count() == 1,
+		    "a message removed into the pool");
+		(void)snprintf(path, sizeof(path), "%s",
+		    path_of("free/%016llx", a));
+		CHECK(unlink(path_of("free/%016llx/message", a)) == 0 &&
+		    unlink(path_of("free/%016llx/envelopes", a)) == 0 &&
+		    rmdir(path) == 0, "remove %s", path);
+		if (asfile)
+			CHECK((fd = open(path, O_WRONLY | O_CREAT, 0600)) != -1 &&
+			    close(fd) == 0, "a file at %s", path);
+		CHECK(store_create(&id, &fd) == 0, "create: %s",
+		    strerror(errno));
+		CHECK(store_free_count() == 0, "pool %zu", store_free_count());
+		CHECK(store_test_folder(id) != NULL &&
+		    strcmp(store_test_folder(id),
+		    path_of("free/%016llx", id)) == 0,
+		    "a new folder: %s", store_test_folder(id));
+		CHECK(access(path, F_OK) == -1 && errno == ENOENT,
+		    "%s still there", path);
+		CHECK(open_folders() == 1, "%d open", open_folders());
+		close(fd);
+		store_rollback(id);
+		CHECK(open_folders() == 0 && store_free_count() == 1,
+		    "after the rollback: %d open, pool %zu", open_folders(),
+		    store_free_count());
+	}
+}
+
 /* No descriptor left: store_create() fails, and the pool keeps the
  * folder it would have used for the next try. */
 static void
@@ -653,7 +697,7 @@ test_create_fails_keeps_pool(void)
 	    "pool %zu, %d open", store_free_count(), open_folders());
 	CHECK(store_create(&id, &fd) == 0 && store_test_folder(id) != NULL &&
 	    strcmp(store_test_folder(id), path_of("free/%016llx", a)) == 0,
-	    "the next create took another folder");
+	    "the next create did not take the pooled folder");
 	close(fd);
 	store_rollback(id);
 }
@@ -2198,6 +2242,7 @@ main(void)
 	RUN(test_per_file_sync_names);
 	RUN(test_ids_unique_while_syncing);
 	RUN(test_first_sync_fails);
+	RUN(test_create_drops_a_vanished_pool_folder);
 	RUN(test_create_fails_keeps_pool);
 	RUN(test_remove);
 	RUN(test_recycle);
