@@ -160,6 +160,22 @@ class Daemon:
         except FileNotFoundError:
             return ""
 
+    def restarted(self, name, old, timeout=10.0):
+        """After worker `name' (pid `old') died: wait for the parent to
+        say it restarts it, then for a live process of that name with a
+        new pid.  That pid, or None."""
+        if not self.wait_log(rf"restarting {name} in 0 seconds", timeout):
+            return None
+
+        def new_pid():
+            try:
+                pid = self.worker_pid(name)
+            except (KeyError, OSError, ValueError):
+                return None
+            return pid if pid != old and pid_alive(pid) else None
+
+        return wait_for(new_pid, timeout)
+
     def wait_log(self, pattern, timeout=10.0):
         """Wait until a log line matches the regular expression."""
         rx = re.compile(pattern)
