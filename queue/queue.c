@@ -383,11 +383,10 @@ queue_dispatch(enum proc_id from, struct ipc_msg *m)
 
 /*
  * The open transaction msgid of the sender's session; NULL when there is
- * none.  That is no error of the front end's: a session that was in the
- * middle of its data when this process restarted goes on with the id
- * the process before gave it, and finds out at its commit.  Rarely that
- * old id is one this process has given another session since: the
- * other session's transaction is left alone.
+ * none.  Our front end forgets the ids of the queue before when this
+ * process restarts (smtp_sessions_queue_lost()), so an unknown id is a
+ * front end's mistake; it costs that message (COMMIT_FAIL), not the
+ * queue, and never another session's transaction.
  */
 static struct qtx *
 tx_find(struct ipc_msg *m, uint64_t msgid)
@@ -564,7 +563,7 @@ queue_commit(struct ipc_msg *m)
 		    "reason=\"unknown message\"", (unsigned long long)msgid,
 		    m->hdr.peerid);
 		reply_fail(IMSG_QUEUE_COMMIT_FAIL, m->hdr.peerid, msgid, 1,
-		    "cannot commit: unknown message (the queue restarted)");
+		    "cannot commit: unknown message");
 		return;
 	}
 	if (tx->state != TX_OPEN)
