@@ -47,6 +47,9 @@ SIZES = {"1k": 1 * KIB, "100k": 100 * KIB}
 # the targets' cell: 1 KiB, 50 sessions, one message a connection
 REF = ("1k", 50, False)
 
+# the build compared with this one (--against)
+B_NAME = "portcullis-b"
+
 
 def cells(quick):
     """(size, sessions, keep, messages) for each throughput row."""
@@ -95,6 +98,15 @@ class Bench:
     def up(self, daemons):
         """The daemons that have not failed."""
         return [d for d in daemons if d.name not in self.reasons]
+
+    def run_order(self, daemons, i):
+        """Who runs first in round i.  Comparing two builds, the order
+        turns every round, so that whatever running second costs or
+        saves falls on both alike."""
+        up = self.up(daemons)
+        if getattr(self.args, "against", None) and i % 2:
+            return up[::-1]
+        return up
 
     def guard(self, d, fn, fatal=True):
         """Run one part for one daemon; a failure is written down (and
@@ -217,8 +229,8 @@ class Bench:
             log(f"bench: {phase} {cell_label(size, sessions, keep)}"
                 f"{', bench/loadgen' if gen else ''}, "
                 f"{n} messages x {self.runs}")
-            for _ in range(self.runs):
-                for d in self.up(daemons):
+            for i in range(self.runs):
+                for d in self.run_order(daemons, i):
                     if gen and d.name == "opensmtpd":
                         continue    # its backlog caps it either way
                     if phase == "accept":
@@ -532,6 +544,8 @@ class Bench:
         if pc.reason:
             sys.exit(f"bench: Portcullis: {pc.reason}")
         daemons.append(pc)
+        if args.against:
+            daemons.append(self.portcullis_b(bindir, smtpctl, new_sink()))
         if "postfix" in want:
             pf = self.tools.postfix or Postfix(args.cache,
                                                not args.no_download)
@@ -619,6 +633,27 @@ class Bench:
         for d in daemons:
             for path in d.spools():
                 shutil.rmtree(path, ignore_errors=True)
+
+    def portcullis_b(self, bindir, smtpctl, sink):
+        """The build to compare with (--against): a copy of it, with the
+        smtpctl beside it when there is one (its control protocol), in
+        its own folder and spool, relaying to its own sink."""
+        src = os.path.abspath(self.args.against)
+        ctl = os.path.join(os.path.dirname(src), "smtpctl")
+        if not os.access(src, os.X_OK):
+            sys.exit(f"bench: --against {src}: not an executable")
+        smtpd_b = os.path.join(bindir, "smtpd-b")
+        shutil.copy2(src, smtpd_b)
+        if os.access(ctl, os.X_OK):
+            smtpctl = os.path.join(bindir, "smtpctl-b")
+            shutil.copy2(ctl, smtpctl)
+        b = Portcullis(self.args, self.workdir, sink.port, smtpd_b,
+                       smtpctl, tag="-b")
+        if b.reason:
+            sys.exit(f"bench: Portcullis-B: {b.reason}")
+        b.name, b.label, b.version = B_NAME, "Portcullis-B", src
+        b.sink = sink
+        return b
 
     # -- the table -------------------------------------------------------------
 
@@ -752,6 +787,7 @@ class Bench:
         for r in table:
             lines.append(fmt_row(r))
         lines.append("")
+        lines += self.paired_lines()
         if ("portcullis", "scale fill") in self.results:
             lines += self.scale_lines()
         lines += self.target_lines()
@@ -804,6 +840,31 @@ class Bench:
             out.append(f"{labels.get(name, name)}: {err} "
                        f"(runs of {', '.join(cells_)})")
         return out
+
+    def paired_lines(self):
+        """With --against: for each figure both builds have, B's value
+        over this build's run by run (run k of one with run k of the
+        other, which ran beside it): the median and min-max of those
+        ratios.  On a noisy machine that is steadier than the ratio of
+        two medians."""
+        out = []
+        for (name, metric), rows_b in self.results.items():
+            if name != B_NAME:
+                continue
+            rows_a = self.results.get(("portcullis", metric), [])
+            ratios = [b["value"] / a["value"]
+                      for a, b in zip(rows_a, rows_b)
+                      if a["value"] and b["value"] is not None]
+            if not ratios:
+                continue
+            if not out:
+                out.append(f"Portcullis-B ({self.args.against}) over "
+                           "this build, run by run (higher: B does more "
+                           "msg/s, or costs more CPU):")
+            out.append(f"  {metric:34} {statistics.median(ratios):.3f}x "
+                       f"({min(ratios):.3f}-{max(ratios):.3f}) over "
+                       f"{len(ratios)} pairs")
+        return out + [""] if out else out
 
     def scale_lines(self):
         out = ["Scale (Portcullis, 1 KiB, 50 sess, one msg/conn):"]
@@ -942,6 +1003,10 @@ def main():
     ap.add_argument("--deferred", type=int, default=100000)
     ap.add_argument("--backlog", type=int, default=5000,
                     help="the small backlog the scale drain compares with")
+    ap.add_argument("--against", metavar="SMTPD",
+                    help="another build of smtpd, run beside this one "
+                    "as Portcullis-B: runs paired, in alternating order "
+                    "(bench/README, \"Comparing two builds\")")
     ap.add_argument("--json", default=None)
     ap.add_argument("--phases", default="all",
                     help="start,idle10k,accept,fsync,relay,scale (all)")

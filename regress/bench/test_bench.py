@@ -77,16 +77,69 @@ def test_quick_bench_counts_every_message(tmp_path):
     assert (tmp_path / "result.txt").read_text() == r["table"] + "\n"
 
 
-def bench_with(**results):
+def test_against_runs_the_other_build_beside_this_one(tmp_path):
+    """--against: a second build runs the same cells as Portcullis-B,
+    every message counted, and the table gives B over A run by run."""
+    out = tmp_path / "result.json"
+    res = subprocess.run(
+        ["/usr/bin/python3", os.path.join(ROOT, "bench", "bench.py"),
+         "--obj", OBJ, "--smtpd", SMTPD, "--smtpctl", SMTPCTL, "--quick",
+         "--gen", "own", "--mtas", "portcullis", "--phases", "accept",
+         "--runs", "2", "--no-download", "--against", SMTPD,
+         "--cache", str(tmp_path / "cache"), "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    r = json.loads(out.read_text())
+    assert r["daemons"]["portcullis-b"]["version"] == SMTPD
+    for name in ("portcullis", "portcullis-b"):
+        rows = r["runs_raw"][name + " accept 1k/50/one"]
+        assert [row["ok"] for row in rows] == [1000, 1000], (name, rows)
+    line = next(ln for ln in r["table"].splitlines()
+                if ln.strip().startswith("accept 1k/50/one "))
+    assert line.endswith("over 2 pairs"), line
+    assert "Portcullis-B" in r["table"]
+
+
+def bench_with(against=None, **results):
     """A Bench holding the given figures ("daemon metric": value)."""
     import argparse
     from bench import Bench
     b = Bench(argparse.Namespace(quick=True, runs=3, cap=0,
-                                 deferred=100000))
+                                 deferred=100000, against=against))
     for key, value in results.items():
         daemon, metric = key.split(" ", 1)
-        b.record(daemon, metric, value)
+        for v in value if isinstance(value, list) else [value]:
+            b.record(daemon, metric, v)
     return b
+
+
+def test_paired_ratios_are_run_by_run():
+    # B over A: 1.5 and 0.5 (the ratio of the medians would be 0.83)
+    b = bench_with(against="/x/smtpd",
+                   **{"portcullis accept 1k/50/one": [1000, 2000],
+                      "portcullis-b accept 1k/50/one": [1500, 1000],
+                      "portcullis-b cpu 1k/50/one": [None, None],
+                      "postfix accept 1k/50/one": [500, 500]})
+    lines = b.paired_lines()
+    assert lines[0].startswith("Portcullis-B (/x/smtpd) over this build")
+    assert lines[1].split() == ["accept", "1k/50/one", "1.000x",
+                                "(0.500-1.500)", "over", "2", "pairs"]
+    # no line for a figure with no value, none for the other daemons
+    assert len(lines) == 3 and lines[2] == ""
+    assert bench_with(**{"portcullis accept 1k/50/one": 1}
+                      ).paired_lines() == []
+
+
+def test_the_order_turns_only_between_two_builds():
+    from types import SimpleNamespace as D
+    ds = [D(name="portcullis"), D(name="portcullis-b"), D(name="postfix")]
+    b = bench_with(against="/x/smtpd")
+    assert [d.name for d in b.run_order(ds, 0)] == [
+        "portcullis", "portcullis-b", "postfix"]
+    assert [d.name for d in b.run_order(ds, 1)] == [
+        "postfix", "portcullis-b", "portcullis"]
+    assert b.run_order(ds, 1) == b.run_order(ds, 3)
+    assert bench_with().run_order(ds, 1) == ds
 
 
 def test_targets_judge_only_the_tables_load():
