@@ -316,6 +316,8 @@ static int	 parkq_cmp(struct parkq *, struct parkq *);
 static void	 sched_remove(struct qevp *);
 static struct txn *txn_find(uint64_t);
 static struct pending *pending_find(struct pendingq *, uint64_t);
+static void	 pending_drop(struct pending *, const char *, int,
+		    void (*)(uint64_t, int, void *), void *);
 static int	 file_clear(int, uint64_t *);
 static int	 free_put(uint64_t);
 static void	 free_push(uint64_t, uint64_t);
@@ -365,6 +367,21 @@ pending_find(struct pendingq *q, uint64_t msgid)
 		if (p->qm->msgid == msgid)
 			return p;
 	return NULL;
+}
+
+/*
+ * A commit that will not be: the folder at path deleted (the message's,
+ * in free/ or under queue/), the caller told err, p freed (off its
+ * list, or in one the caller drops whole).
+ */
+static void
+pending_drop(struct pending *p, const char *path, int err,
+    void (*done)(uint64_t, int, void *), void *arg)
+{
+	(void)rm_msgdir(path);
+	done(p->qm->msgid, err, arg);
+	free(p->qm);
+	free(p);
 }
 
 static struct txn *
@@ -1943,11 +1960,8 @@ batch_rename(struct pendingq *batch, void (*done)(uint64_t, int, void *),
 		if (rename(from, to) == -1) {
 			err = errno;
 			log_warn("spool: rename %s", from);
-			(void)rm_msgdir(from);
 			TAILQ_REMOVE(batch, p, entry);
-			done(p->qm->msgid, err, arg);
-			free(p->qm);
-			free(p);
+			pending_drop(p, from, err, done, arg);
 			continue;
 		}
 		nrenamed++;
@@ -1970,13 +1984,11 @@ batch_fail(struct pendingq *batch, int err,
 	durable_broken = 1;
 	TAILQ_FOREACH_SAFE(p, batch, entry, tmp) {
 		TAILQ_REMOVE(batch, p, entry);
+		/* Its envelopes first: no longer committed, then gone. */
 		path_queue(path, p->qm->msgid, F_ENVELOPES);
 		(void)unlink(path);
 		path_queue(path, p->qm->msgid, NULL);
-		(void)rm_msgdir(path);
-		done(p->qm->msgid, err, arg);
-		free(p->qm);
-		free(p);
+		pending_drop(p, path, err, done, arg);
 	}
 }
 
@@ -2058,10 +2070,7 @@ store_sync(void (*done)(uint64_t, int, void *), void *arg)
 		durable_broken = 1;
 		TAILQ_FOREACH_SAFE(p, &batch, entry, tmp) {
 			path_free(from, p->fid, NULL);
-			(void)rm_msgdir(from);
-			done(p->qm->msgid, err, arg);
-			free(p->qm);
-			free(p);
+			pending_drop(p, from, err, done, arg);
 		}
 		/* Updates stay pending: the next sync tries again. */
 		return 0;

@@ -621,6 +621,42 @@ test_first_sync_fails(void)
 	    "after the failure");
 }
 
+static void	 qpath(char *, size_t, uint64_t, const char *);
+
+/*
+ * A message of the batch whose commit rename fails (something stands
+ * at its name under queue/): it alone is answered as failed, its
+ * folder goes, and the rest of the batch is committed.
+ */
+static void
+test_batch_rename_fails_for_one(void)
+{
+	char		 path[128], dir[128];
+	uint64_t	 a, b;
+	int		 fd;
+
+	fresh_spool();
+	a = make_message(1, 2);
+	b = make_message(1, 2);
+	CHECK(a != 0 && b != 0, "two prepared");
+	/* a folder that is not empty cannot be renamed over */
+	qpath(dir, sizeof(dir), b, "");
+	qpath(path, sizeof(path), b, "in-the-way");
+	CHECK(mkdir(dir, 0700) == 0 &&
+	    (fd = open(path, O_WRONLY | O_CREAT, 0600)) != -1 &&
+	    close(fd) == 0, "in the way");
+	ndone = nfailed = 0;
+	CHECK(store_sync(done, NULL) == 1 && ndone == 1 && nfailed == 1,
+	    "done %d failed %d", ndone, nfailed);
+	CHECK(message_whole(a, 1) && store_msg_find(b) == NULL,
+	    "a committed, b not");
+	CHECK(open_folders() == 0 && count_entries("free") == 0,
+	    "%d folders left open, %d in free/", open_folders(),
+	    count_entries("free"));
+	/* what stood there is not ours to delete */
+	CHECK(access(path, F_OK) == 0, "%s removed", path);
+}
+
 /*
  * A pooled folder that is no longer what the pool noted (deleted by
  * hand, or a file in its place): store_create() drops it, says so, and
@@ -2242,6 +2278,7 @@ main(void)
 	RUN(test_per_file_sync_names);
 	RUN(test_ids_unique_while_syncing);
 	RUN(test_first_sync_fails);
+	RUN(test_batch_rename_fails_for_one);
 	RUN(test_create_drops_a_vanished_pool_folder);
 	RUN(test_create_fails_keeps_pool);
 	RUN(test_remove);
