@@ -72,8 +72,6 @@ static const char *mta_state_names[] = {
 #define SF_CLEAR	0x04	/* opportunistic: no STARTTLS this time */
 #define SF_INCB		0x08	/* inside the io callback */
 #define SF_DEAD		0x10	/* freed; struct goes at callback end */
-#define SF_BOL		MTA_BODY_BOL	/* body: at the start of a line */
-#define SF_CR		MTA_BODY_CR	/* body: a CR sent, its LF not yet */
 #define SF_EOF		0x80	/* body: all of it queued */
 #define SF_HELO		0x100	/* HELO, not EHLO: no extensions */
 #define SF_RSETPIPE	0x200	/* RSET sent ahead of MAIL (PIPELINING):
@@ -137,6 +135,8 @@ struct mta_session {
 	size_t			  eom_reply;	/* LMTP: replies read */
 	size_t			  ignore;	/* replies to skip */
 	off_t			  off;		/* body: next byte to read */
+	int			  bodyst;	/* body: where the line stands,
+						 * MTA_BODY_BOL, MTA_BODY_CR */
 };
 
 TAILQ_HEAD(mta_sessions, mta_session);
@@ -877,8 +877,8 @@ enter_state(struct mta_session *s, enum mta_state new)
 		break;
 	case MTA_S_BODY:
 		s->off = 0;
-		s->flags |= SF_BOL;
-		s->flags &= ~(SF_CR | SF_EOF);
+		s->bodyst = MTA_BODY_BOL;
+		s->flags &= ~SF_EOF;
 		io_set_lowat(s->io, MTA_CHUNK);
 		mta_pump(s);
 		return;
@@ -1089,13 +1089,13 @@ mta_pump(struct mta_session *s)
 			    "421 4.3.0 cannot read the message");
 			return;
 		}
-		o = mta_body_stuff(mta_ibuf, (size_t)n, mta_obuf, &s->flags);
+		o = mta_body_stuff(mta_ibuf, (size_t)n, mta_obuf, &s->bodyst);
 		if (n == 0) {
-			if (s->flags & SF_CR) {
+			if (s->bodyst & MTA_BODY_CR) {
 				mta_obuf[o++] = '\n';
-				s->flags |= SF_BOL;
+				s->bodyst |= MTA_BODY_BOL;
 			}
-			if (!(s->flags & SF_BOL)) {
+			if (!(s->bodyst & MTA_BODY_BOL)) {
 				mta_obuf[o++] = '\r';
 				mta_obuf[o++] = '\n';
 			}
