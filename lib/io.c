@@ -50,6 +50,7 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,6 +247,16 @@ int
 io_fd(struct io *io)
 {
 	return (io->fd);
+}
+
+int
+io_nodelay(int fd, int family)
+{
+	int	 on = 1;
+
+	if (family != AF_INET && family != AF_INET6)
+		return (0);
+	return (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)));
 }
 
 void
@@ -680,6 +691,11 @@ io_connect(struct io *io, const struct sockaddr *sa,
 	}
 	if (bindaddr != NULL && bind(s, bindaddr, salen) == -1) {
 		io_seterr(io, "bind: %s", strerror(errno));
+		close(s);
+		return (-1);
+	}
+	if (io_nodelay(s, sa->sa_family) == -1) {
+		io_seterr(io, "setsockopt TCP_NODELAY: %s", strerror(errno));
 		close(s);
 		return (-1);
 	}

@@ -116,6 +116,18 @@ void		 io_set_fd(struct io *, int fd);
 int		 io_fd(struct io *);
 
 /*
+ * Turn Nagle's algorithm off on a TCP socket fd (TCP_NODELAY); other
+ * families are left alone.  The io writes whole replies and whole
+ * buffers, never a byte at a time, and Nagle would hold back each
+ * write smaller than a segment until the peer acknowledged the one
+ * before: a reply that follows another from the same batch of
+ * pipelined commands, or the last piece of a message, waited for the
+ * peer's delayed ACK (40 ms on Linux).  io_connect() does it; so must
+ * whoever accepts a connection.  0, or -1 with errno.
+ */
+int		 io_nodelay(int fd, int family);
+
+/*
  * Inactivity timeout in milliseconds, -1 (the default) for none.  The
  * timer restarts after every I/O event and on each call.
  */

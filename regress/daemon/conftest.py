@@ -12,6 +12,7 @@ sets them).  Run as root, the daemon drops to its users and chroots; the
 users must exist (make install-users).
 """
 
+import errno
 import json
 import os
 import re
@@ -45,6 +46,48 @@ def wait_for(pred, timeout, interval=0.05):
         if time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+SYS_PIDFD_GETFD = 438     # the same number on x86-64 and arm64
+
+
+def tcp_nodelay_of(pid, peer_port):
+    """TCP_NODELAY of process pid's TCP socket whose peer is port
+    peer_port, read through a copy of the descriptor (pidfd_getfd(2),
+    Linux 5.6, which needs the right to ptrace pid: root); None when
+    pid has no such socket.  What the daemon set on its own sockets,
+    asked without timing anything."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{name}").startswith(
+                        "socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+            if fd < 0:
+                err = ctypes.get_errno()
+                if err == errno.EPERM:
+                    pytest.skip("pidfd_getfd: not allowed (root needed)")
+                continue
+            with socket.socket(fileno=fd) as s:
+                if s.family not in (socket.AF_INET, socket.AF_INET6) or \
+                        s.type != socket.SOCK_STREAM:
+                    continue
+                try:
+                    peer = s.getpeername()
+                except OSError:
+                    continue
+                if peer[1] == peer_port:
+                    return s.getsockopt(socket.IPPROTO_TCP,
+                                        socket.TCP_NODELAY)
+    finally:
+        os.close(pidfd)
+    return None
 
 
 def pid_alive(pid):
