@@ -147,6 +147,7 @@ struct io {
 };
 
 static void	io_dispatch(int, short, void *);
+static void	io_nodelay(int);
 static void	io_reload(struct io *);
 static void	io_arm(struct io *, int);
 static int	io_callback_(struct io *, int);
@@ -238,6 +239,7 @@ io_set_fd(struct io *io, int fd)
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1))
 		fatal("io_set_fd: fcntl");
+	io_nodelay(fd);
 	io->fd = fd;
 	io->state = IO_S_UP;
 	io_reload(io);
@@ -249,14 +251,22 @@ io_fd(struct io *io)
 	return (io->fd);
 }
 
-int
-io_nodelay(int fd, int family)
+/*
+ * Nagle's algorithm off (TCP_NODELAY) on every TCP socket the io drives.
+ * The io writes whole replies and whole buffers, never a byte at a
+ * time, and Nagle held back each write smaller than a segment until the
+ * peer acknowledged the one before: a reply that followed another of
+ * the same batch of pipelined commands, or the last piece of a message,
+ * waited for the peer's delayed ACK (40 ms on Linux).  Not a TCP socket
+ * (a socketpair in the tests) or a failure: nothing to do, or latency
+ * lost, never the connection.
+ */
+static void
+io_nodelay(int fd)
 {
 	int	 on = 1;
 
-	if (family != AF_INET && family != AF_INET6)
-		return (0);
-	return (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 }
 
 void
@@ -694,11 +704,8 @@ io_connect(struct io *io, const struct sockaddr *sa,
 		close(s);
 		return (-1);
 	}
-	if (io_nodelay(s, sa->sa_family) == -1) {
-		io_seterr(io, "setsockopt TCP_NODELAY: %s", strerror(errno));
-		close(s);
-		return (-1);
-	}
+	if (sa->sa_family != AF_UNIX)
+		io_nodelay(s);
 	io->fd = s;
 	io->state = IO_S_CONNECTING;
 	io->connerr = 0;

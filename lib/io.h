@@ -107,25 +107,14 @@ void		 io_set_callback(struct io *, io_callback, void *);
 
 /*
  * Give the io a connected socket.  The io owns fd from now on (closes
- * it in io_free()), sets it non-blocking and starts reading.  An io
+ * it in io_free()), sets it non-blocking (and, on TCP, turns Nagle's
+ * algorithm off, as io_connect() does) and starts reading.  An io
  * takes one descriptor in its life: a second call is a fatal bug.
  */
 void		 io_set_fd(struct io *, int fd);
 
 /* The descriptor, or -1. */
 int		 io_fd(struct io *);
-
-/*
- * Turn Nagle's algorithm off on a TCP socket fd (TCP_NODELAY); other
- * families are left alone.  The io writes whole replies and whole
- * buffers, never a byte at a time, and Nagle would hold back each
- * write smaller than a segment until the peer acknowledged the one
- * before: a reply that follows another from the same batch of
- * pipelined commands, or the last piece of a message, waited for the
- * peer's delayed ACK (40 ms on Linux).  io_connect() does it; so must
- * whoever accepts a connection.  0, or -1 with errno.
- */
-int		 io_nodelay(int fd, int family);
 
 /*
  * Inactivity timeout in milliseconds, -1 (the default) for none.  The
@@ -204,8 +193,9 @@ int		 io_getline_bare_lf(struct io *);
 void		 io_clear_input(struct io *);
 
 /*
- * Start a non-blocking connection to sa (a socket of its family),
- * bound first to bindaddr unless it is NULL.  0 when the attempt is
+ * Start a non-blocking connection to sa (a socket of its family; on
+ * TCP with Nagle's algorithm off), bound first to bindaddr unless it is
+ * NULL.  0 when the attempt is
  * under way: exactly one IO_CONNECTED or IO_ERROR follows (a refusal
  * too, even one that connect(2) reports at once).  -1 when it could
  * not start (socket(2) or bind(2) failed, a bad address, or the io

@@ -17,7 +17,6 @@
 #include <event.h>
 #include <tls.h>
 
-#include "io.h"
 #include "ipc.h"
 #include "log.h"
 #include "proc.h"
@@ -359,9 +358,6 @@ smtp_accept(int fd, short event, void *arg)
 				log_warn("accept");
 			return;
 		}
-		/* a failure costs latency, not the session: go on */
-		if (io_nodelay(sock, ss.ss_family) == -1)
-			log_warn("setsockopt TCP_NODELAY");
 		if (l->flags & LISTEN_POP3)
 			pop3_session_new(l, sock, &ss);
 		else
