@@ -51,6 +51,16 @@ REF = ("1k", 50, False)
 B_NAME = "portcullis-b"
 
 
+def private_copy(src, bindir, name):
+    """A copy of the program src as bindir/name, which the bench runs:
+    others may rebuild obj/ meanwhile.  Its path."""
+    if not os.access(src, os.X_OK):
+        sys.exit(f"bench: {src} missing or not executable: run make first")
+    dst = os.path.join(bindir, name)
+    shutil.copy2(src, dst)
+    return dst
+
+
 def cells(quick):
     """(size, sessions, keep, messages) for each throughput row."""
     if quick:
@@ -522,12 +532,8 @@ class Bench:
         # a private copy of the daemon: others may rebuild obj/ meanwhile
         bindir = os.path.join(args.obj, "bench", "bin")
         os.makedirs(bindir, exist_ok=True)
-        smtpd = os.path.join(bindir, "smtpd")
-        smtpctl = os.path.join(bindir, "smtpctl")
-        for src, dst in ((args.smtpd, smtpd), (args.smtpctl, smtpctl)):
-            if not os.access(src, os.X_OK):
-                sys.exit(f"bench: {src} missing: run make first")
-            shutil.copy2(src, dst)
+        smtpd = private_copy(args.smtpd, bindir, "smtpd")
+        smtpctl = private_copy(args.smtpctl, bindir, "smtpctl")
 
         sinks = []
 
@@ -640,13 +646,9 @@ class Bench:
         its own folder and spool, relaying to its own sink."""
         src = os.path.abspath(self.args.against)
         ctl = os.path.join(os.path.dirname(src), "smtpctl")
-        if not os.access(src, os.X_OK):
-            sys.exit(f"bench: --against {src}: not an executable")
-        smtpd_b = os.path.join(bindir, "smtpd-b")
-        shutil.copy2(src, smtpd_b)
+        smtpd_b = private_copy(src, bindir, "smtpd-b")
         if os.access(ctl, os.X_OK):
-            smtpctl = os.path.join(bindir, "smtpctl-b")
-            shutil.copy2(ctl, smtpctl)
+            smtpctl = private_copy(ctl, bindir, "smtpctl-b")
         b = Portcullis(self.args, self.workdir, sink.port, smtpd_b,
                        smtpctl, tag="-b")
         if b.reason:
